@@ -1,0 +1,30 @@
+"""judgekit: evaluate LLMs with LLM judges and rank them in arenas."""
+
+from judgekit.errors import (
+    ConfigError,
+    InputError,
+    JudgeError,
+    JudgekitError,
+    MissingDependencyError,
+    StoreError,
+)
+from judgekit.types import Candidate, Item, JudgeRequest, JudgeResponse, Outcome, Ratings, Verdict
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Candidate",
+    "ConfigError",
+    "InputError",
+    "Item",
+    "JudgeError",
+    "JudgeRequest",
+    "JudgeResponse",
+    "JudgekitError",
+    "MissingDependencyError",
+    "Outcome",
+    "Ratings",
+    "StoreError",
+    "Verdict",
+    "__version__",
+]

@@ -1,0 +1,79 @@
+"""Map judge ids such as ``hf/smollm2`` or ``openai/gpt-4o-mini`` to lazily imported loaders.
+
+Each loader imports its backend module inside its body so that ``import judgekit`` never
+pulls in torch, transformers, vllm or litellm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from judgekit.errors import ConfigError
+from judgekit.judges.base import Judge, JudgeOptions
+
+Loader = Callable[[str, JudgeOptions], Judge]
+
+
+def _load_hf(model: str, options: JudgeOptions) -> Judge:
+    from judgekit.judges.hf import HFJudge
+
+    return HFJudge(model, options=options)
+
+
+def _load_openai(model: str, options: JudgeOptions) -> Judge:
+    from judgekit.judges.openai import OpenAIJudge
+
+    return OpenAIJudge(model, options=options)
+
+
+def _load_litellm(model: str, options: JudgeOptions) -> Judge:
+    from judgekit.judges.litellm import LiteLLMJudge
+
+    return LiteLLMJudge(model, options=options)
+
+
+def _load_vllm(model: str, options: JudgeOptions) -> Judge:
+    from judgekit.judges.vllm import VLLMJudge
+
+    return VLLMJudge(model, options=options)
+
+
+def _load_fake(model: str, options: JudgeOptions) -> Judge:
+    from judgekit.judges.fakes import fake_judge
+
+    return fake_judge(model)
+
+
+_PROVIDERS: dict[str, Loader] = {
+    "hf": _load_hf,
+    "openai": _load_openai,
+    "litellm": _load_litellm,
+    "vllm": _load_vllm,
+    "fake": _load_fake,
+}
+
+
+def known_providers() -> list[str]:
+    return sorted(_PROVIDERS)
+
+
+def get_judge(judge_id: str, *, options: JudgeOptions | None = None) -> Judge:
+    """Build the judge named by ``provider/model``.
+
+    Raises:
+        ConfigError: the id is malformed or names an unknown provider.
+        MissingDependencyError: the provider's extra is not installed.
+    """
+    provider, sep, model = judge_id.partition("/")
+    if not sep or not model:
+        raise ConfigError(
+            f"judge id {judge_id!r} must look like 'provider/model', "
+            f"e.g. 'hf/smollm2' or 'openai/gpt-4o-mini' (providers: {', '.join(known_providers())})"
+        )
+    loader = _PROVIDERS.get(provider)
+    if loader is None:
+        raise ConfigError(
+            f"unknown judge provider {provider!r} in {judge_id!r}; "
+            f"known providers: {', '.join(known_providers())}"
+        )
+    return loader(model, options or JudgeOptions())
