@@ -1,5 +1,6 @@
 """judgekit: evaluate LLMs with LLM judges and rank them in arenas."""
 
+from judgekit.api import CompareResult, compare
 from judgekit.errors import (
     ConfigError,
     InputError,
@@ -14,6 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Candidate",
+    "CompareResult",
     "ConfigError",
     "InputError",
     "Item",
@@ -27,4 +29,5 @@ __all__ = [
     "StoreError",
     "Verdict",
     "__version__",
+    "compare",
 ]

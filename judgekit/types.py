@@ -14,7 +14,7 @@ from typing import Any, Literal
 HASH_PREFIX = "v1:"
 
 Status = Literal["ok", "error"]
-VerdictStatus = Literal["ok", "parse_error", "judge_error"]
+VerdictStatus = Literal["ok", "parse_error", "judge_error", "dropped"]
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ class HashJudge:
             digest = hashlib.sha256(request.hash_for(self.id).encode()).digest()
             weights = [1 + b for b in digest[: len(choices)]]
             total = float(sum(weights))
-            probs = {c: w / total for c, w in zip(choices, weights)}
+            probs = {c: w / total for c, w in zip(choices, weights, strict=True)}
             best = max(probs, key=lambda c: probs[c])
             out.append(JudgeResponse(text=f"[[{best}]]", choice_probs=probs))
         return out

@@ -1,0 +1,3 @@
+from judgekit.cli import cli
+
+cli()

@@ -1,0 +1,242 @@
+"""The library API: functions that run judgekit and return pandas DataFrames."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from judgekit.config import CompareOptions
+from judgekit.io.outputs import OutputSet, load_outputs
+from judgekit.judges.base import Judge, JudgeOptions
+from judgekit.judges.registry import get_judge
+from judgekit.leaderboard import build_leaderboard, outcomes_frame
+from judgekit.plan import parse_schedule, plan_comparisons
+from judgekit.progress import make_progress
+from judgekit.protocols.debias import combine_orders
+from judgekit.protocols.pairwise import PairwiseSpec, PlannedCall, plan_requests
+from judgekit.protocols.parse import parse_pairwise
+from judgekit.runner import execute
+from judgekit.store.db import open_store
+from judgekit.types import Outcome, Verdict
+
+log = logging.getLogger("judgekit")
+
+OutputsArg = str | Path | pd.DataFrame | Sequence[str | Path | pd.DataFrame]
+
+
+@dataclass
+class CompareResult:
+    """What :func:`compare` returns."""
+
+    run_id: str
+    leaderboard: pd.DataFrame
+    outcomes: pd.DataFrame
+    verdicts: pd.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "leaderboard": json.loads(self.leaderboard.to_json(orient="records")),
+            "stats": self.stats,
+        }
+
+
+def _as_list(outputs: OutputsArg) -> list[str | Path | pd.DataFrame]:
+    if isinstance(outputs, (str, Path, pd.DataFrame)):
+        return [outputs]
+    return list(outputs)
+
+
+def _run_id(outputs: OutputSet, *, judge_id: str, config: dict[str, Any]) -> str:
+    # The same inputs, judge and options give the same run id: a re-run replaces its rows.
+    payload = json.dumps({"inputs": outputs.digest(), "judge": judge_id, **config}, sort_keys=True)
+    return "cmp-" + hashlib.sha256(payload.encode()).hexdigest()[:10]
+
+
+def _verdict_rows(
+    run_id: str, planned: Sequence[PlannedCall], verdicts: Sequence[Verdict], hashes: Sequence[str]
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "run_id": run_id,
+            "prompt_id": [p.comparison.prompt_id for p in planned],
+            "model_a": [p.comparison.model_a for p in planned],
+            "model_b": [p.comparison.model_b for p in planned],
+            "position_order": [p.order for p in planned],
+            "request_hash": list(hashes),
+            "status": [v.status for v in verdicts],
+            "p_first": [v.p_first for v in verdicts],
+            "p_second": [v.p_second for v in verdicts],
+            "p_tie": [v.p_tie for v in verdicts],
+            "discrete": [v.discrete for v in verdicts],
+            "raw": [v.raw for v in verdicts],
+            "error": [v.error for v in verdicts],
+        }
+    )
+
+
+def _summary(
+    frame: pd.DataFrame, verdicts: Sequence[Verdict], exec_stats: Any, skipped: int
+) -> dict[str, Any]:
+    ok = frame[frame["status"] == "ok"]
+    return {
+        "comparisons": int(len(frame)),
+        "usable_comparisons": int(len(ok)),
+        "judge_calls_planned": exec_stats.planned,
+        "judge_calls_unique": exec_stats.unique,
+        "judge_calls_cached": exec_stats.cached,
+        "judge_calls_made": exec_stats.called,
+        "judge_calls_failed": exec_stats.failed,
+        "parse_failures": sum(v.status == "parse_error" for v in verdicts),
+        "flip_rate": float(ok["flipped"].mean()) if len(ok) else 0.0,
+        "tie_rate": float(ok["tie"].mean()) if len(ok) else 0.0,
+        "judging_seconds": round(exec_stats.seconds, 3),
+        "skipped_prompts": skipped,
+    }
+
+
+def compare(
+    outputs: OutputsArg,
+    *,
+    judge: str | Judge = "hf/smollm2",
+    db: str | Path = "judgekit.duckdb",
+    options: CompareOptions | None = None,
+    judge_options: JudgeOptions | None = None,
+    progress: bool = False,
+    **overrides: Any,
+) -> CompareResult:
+    """Judge every planned pair in both orders, store everything and rank the models.
+
+    Args:
+        outputs: output files (JSONL, CSV, Parquet, AlpacaEval JSON) or DataFrames.
+        judge: a judge id such as ``"hf/smollm2"`` or ``"openai/gpt-4o-mini"``, or a Judge.
+        db: the DuckDB store (``":memory:"`` for a throwaway run).
+        options: a :class:`CompareOptions`; keyword ``overrides`` update it
+            (``compare(files, schedule="sample:2", seed=1)``).
+        judge_options: backend options such as ``base_url`` or ``concurrency``.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        A :class:`CompareResult` with ``leaderboard``, ``outcomes`` and ``verdicts`` frames.
+
+    Raises:
+        InputError, ConfigError, MissingDependencyError, JudgeUnavailable, StoreError: before
+        anything is written to the store.
+    """
+    opts = (options or CompareOptions()).model_copy(update=overrides) if overrides else options
+    opts = CompareOptions.model_validate(opts.model_dump()) if opts else CompareOptions()
+    data = load_outputs(_as_list(outputs))
+    if data.skipped_prompts:
+        log.warning(
+            "skipped %d prompt(s) answered by only one model: %s",
+            len(data.skipped_prompts),
+            ", ".join(data.skipped_prompts[:5]) + (" …" if len(data.skipped_prompts) > 5 else ""),
+        )
+    schedule = parse_schedule(opts.schedule)
+    by_prompt = data.by_prompt()
+    comparisons = plan_comparisons(
+        {pid: list(c) for pid, c in by_prompt.items()}, schedule=schedule, seed=opts.seed
+    )
+    judge_obj = get_judge(judge, options=judge_options) if isinstance(judge, str) else judge
+    mode = opts.verdict
+    if mode == "auto":
+        mode = "logprobs" if judge_obj.supports_logprobs else "generate"
+    spec = PairwiseSpec(
+        mode=mode, criteria=opts.criteria or PairwiseSpec().criteria, template=opts.template
+    )
+    planned = plan_requests(comparisons, items=data.items, candidates=by_prompt, spec=spec)
+
+    config = {**opts.model_dump(), "verdict_mode": mode, "judge": judge_obj.id}
+    run_id = _run_id(data, judge_id=judge_obj.id, config=config)
+    config["inputs"] = data.sources
+    store = open_store(db)
+    with store, store.writer_lock():
+        store.create_run(kind="compare", config=config, run_id=run_id)
+        store.replace_rows(run_id, _input_tables(run_id, data))
+        bar = make_progress(enabled=progress)
+        try:
+            with bar:
+                responses, exec_stats = execute(
+                    [p.request for p in planned],
+                    judge=judge_obj,
+                    store=store,
+                    progress=bar,
+                    description=f"judging {len(comparisons)} pairs × 2 orders",
+                )
+        except BaseException:
+            store.finish_run(run_id, status="interrupted")
+            raise
+        started = time.perf_counter()
+        verdicts = [parse_pairwise(r) for r in responses]
+        outcomes = _combine(planned, verdicts, disagreement=opts.disagreement)
+        frame = outcomes_frame(outcomes)
+        board = build_leaderboard(
+            frame, models=data.models, ties=opts.ties, bootstrap=opts.bootstrap, seed=opts.seed
+        )
+        hashes = [p.request.hash_for(judge_obj.id) for p in planned]
+        store.replace_rows(
+            run_id,
+            {
+                "verdicts": _verdict_rows(run_id, planned, verdicts, hashes),
+                "outcomes": frame.assign(run_id=run_id),
+            },
+        )
+        store.write_ratings(run_id=run_id, method="bt", frame=board)
+        stats = _summary(frame, verdicts, exec_stats, len(data.skipped_prompts))
+        stats["ranking_seconds"] = round(time.perf_counter() - started, 3)
+        store.finish_run(run_id, stats=stats)
+    verdict_frame = _verdict_rows(run_id, planned, verdicts, hashes).drop(columns="run_id")
+    return CompareResult(
+        run_id=run_id, leaderboard=board, outcomes=frame, verdicts=verdict_frame, stats=stats
+    )
+
+
+def _input_tables(run_id: str, data: OutputSet) -> dict[str, pd.DataFrame]:
+    items = list(data.items.values())
+    return {
+        "items": pd.DataFrame(
+            {
+                "run_id": run_id,
+                "prompt_id": [i.prompt_id for i in items],
+                "prompt": [i.prompt for i in items],
+                "reference": [i.reference for i in items],
+                "category": [i.category for i in items],
+            }
+        ),
+        "candidates": pd.DataFrame(
+            {
+                "run_id": run_id,
+                "prompt_id": [c.prompt_id for c in data.candidates],
+                "model": [c.model for c in data.candidates],
+                "output": [c.output for c in data.candidates],
+            }
+        ),
+    }
+
+
+def _combine(
+    planned: Sequence[PlannedCall], verdicts: Sequence[Verdict], *, disagreement: str
+) -> list[Outcome]:
+    by_comparison: dict[Any, dict[str, Verdict]] = {}
+    for call, verdict in zip(planned, verdicts, strict=True):
+        by_comparison.setdefault(call.comparison, {})[call.order] = verdict
+    return [
+        combine_orders(
+            pair["ab"],
+            pair["ba"],
+            prompt_id=comp.prompt_id,
+            model_a=comp.model_a,
+            model_b=comp.model_b,
+            disagreement=disagreement,  # type: ignore[arg-type]
+        )
+        for comp, pair in by_comparison.items()
+    ]

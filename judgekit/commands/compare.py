@@ -1,0 +1,173 @@
+"""``judgekit compare``: judge model outputs pairwise in both orders and print a leaderboard."""
+
+from __future__ import annotations
+
+import click
+
+from judgekit.commands.common import leaderboard_table, print_json, stderr, stdout
+
+
+@click.command()
+@click.argument("outputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--judge",
+    "judge_id",
+    default="hf/smollm2",
+    show_default=True,
+    help="Judge id: hf/smollm2, hf/PATH, openai/MODEL, litellm/PROVIDER/MODEL, fake/hash.",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.",
+)
+@click.option(
+    "--api-key-env",
+    default="OPENAI_API_KEY",
+    show_default=True,
+    help="Environment variable holding the API key (keys are never stored).",
+)
+@click.option(
+    "--concurrency",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Requests in flight at once for API judges.",
+)
+@click.option(
+    "--batch-size",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Forward-pass batch size for in-process judges.",
+)
+@click.option(
+    "--schedule",
+    default="all-pairs",
+    show_default=True,
+    help="all-pairs, baseline:MODEL or sample:N (pairs per prompt).",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed for sampled schedules and the bootstrap.",
+)
+@click.option(
+    "--verdict",
+    type=click.Choice(["auto", "logprobs", "generate"]),
+    default="auto",
+    show_default=True,
+    help="logprobs: A/B/tie probabilities from one forward pass; generate: parse [[A]].",
+)
+@click.option(
+    "--disagreement",
+    type=click.Choice(["tie", "drop"]),
+    default="tie",
+    show_default=True,
+    help="What a discrete verdict that flips with the order becomes.",
+)
+@click.option("--criteria", default=None, help="Judging criteria for the pairwise prompt.")
+@click.option(
+    "--template",
+    default="pairwise",
+    show_default=True,
+    help="Pairwise prompt template: a name in rubrics/templates/ or a .md path.",
+)
+@click.option(
+    "--ties",
+    type=click.Choice(["half", "davidson", "rao-kupper"]),
+    default="half",
+    show_default=True,
+    help="How Bradley-Terry treats ties.",
+)
+@click.option(
+    "--bootstrap",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Bootstrap rounds for the 95% CIs (0 for none).",
+)
+@click.option(
+    "--db",
+    default="judgekit.duckdb",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="DuckDB store; identical requests already stored are not judged again.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead.")
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="Show a progress bar on stderr.",
+)
+def compare(
+    outputs: tuple[str, ...],
+    judge_id: str,
+    base_url: str | None,
+    api_key_env: str,
+    concurrency: int,
+    batch_size: int,
+    schedule: str,
+    seed: int,
+    verdict: str,
+    disagreement: str,
+    criteria: str | None,
+    template: str,
+    ties: str,
+    bootstrap: int,
+    db: str,
+    as_json: bool,
+    progress: bool,
+) -> None:
+    """Compare model OUTPUTS pairwise with an LLM judge and print a leaderboard.
+
+    OUTPUTS are JSONL, CSV or Parquet files with prompt_id, prompt, model and output
+    columns (reference optional), or AlpacaEval model_outputs.json files. Every pair is
+    judged in both orders to cancel position bias; everything is stored in --db, and a
+    re-run only judges what is not stored yet.
+
+    \b
+    Example:
+      judgekit compare a.jsonl b.jsonl c.jsonl --judge hf/smollm2
+      judgekit compare outs/*.jsonl --judge openai/my-model --base-url http://127.0.0.1:8000/v1
+    """
+    from judgekit.api import compare as run_compare
+    from judgekit.config import CompareOptions
+    from judgekit.judges.base import JudgeOptions
+
+    options = CompareOptions(
+        schedule=schedule,
+        seed=seed,
+        verdict=verdict,  # type: ignore[arg-type]
+        disagreement=disagreement,  # type: ignore[arg-type]
+        criteria=criteria,
+        template=template,
+        bootstrap=bootstrap,
+        ties=ties,  # type: ignore[arg-type]
+    )
+    judge_options = JudgeOptions(
+        base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size
+    )
+    result = run_compare(
+        list(outputs),
+        judge=judge_id,
+        db=db,
+        options=options,
+        judge_options=judge_options,
+        progress=progress and not as_json,
+    )
+    if as_json:
+        print_json(result.to_json())
+        return
+    s = result.stats
+    stdout.print(leaderboard_table(result.leaderboard, title=f"Leaderboard · {judge_id}"))
+    stderr.print(
+        f"run {result.run_id} · {s['comparisons']} comparisons · "
+        f"judge calls: {s['judge_calls_made']} made, {s['judge_calls_cached']} cached, "
+        f"{s['judge_calls_failed']} failed · flip rate {s['flip_rate']:.1%} · "
+        f"parse failures {s['parse_failures']} · stored in {db}",
+        soft_wrap=True,
+    )

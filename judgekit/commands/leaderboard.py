@@ -1,0 +1,34 @@
+"""``judgekit leaderboard``: print a stored leaderboard."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from judgekit.commands.common import leaderboard_table, print_json, stdout
+
+
+@click.command()
+@click.option(
+    "--db",
+    default="judgekit.duckdb",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="DuckDB store to read.",
+)
+@click.option("--run", "run_id", default=None, help="Run id (default: the latest finished run).")
+@click.option("--method", default="bt", show_default=True, help="Rating method stored for the run.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead.")
+def leaderboard(db: str, run_id: str | None, method: str, as_json: bool) -> None:
+    """Print the leaderboard of a stored run without judging anything."""
+    from judgekit.store import queries
+    from judgekit.store.db import open_store
+
+    with open_store(db, read_only=True) as store:
+        run_id = run_id or queries.latest_run_id(store)
+        board = queries.leaderboard(store, run_id=run_id, method=method)
+    if as_json:
+        print_json({"run_id": run_id, "leaderboard": json.loads(board.to_json(orient="records"))})
+    else:
+        stdout.print(leaderboard_table(board, title=f"Leaderboard · run {run_id} · {method}"))

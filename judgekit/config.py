@@ -1,0 +1,39 @@
+"""Options objects for runs: pydantic at the boundary, ``extra="forbid"`` so typos fail loudly."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from judgekit.plan import parse_schedule
+
+
+class CompareOptions(BaseModel):
+    """How ``judgekit compare`` judges and ranks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schedule: str = "all-pairs"
+    """``all-pairs``, ``baseline:MODEL`` or ``sample:N``."""
+    seed: int = 0
+    """Seed for sampled schedules and bootstrap resampling."""
+    verdict: Literal["auto", "logprobs", "generate"] = "auto"
+    """``logprobs`` reads A/B/tie probabilities in one forward pass; ``generate`` parses
+    ``[[A]]``-style text; ``auto`` picks logprobs when the judge supports them."""
+    disagreement: Literal["tie", "drop"] = "tie"
+    """What a discrete verdict that flips with the order becomes."""
+    criteria: str | None = None
+    """Judging criteria placed in the pairwise prompt (default: general helpfulness)."""
+    template: str = "pairwise"
+    """Pairwise prompt template name (rubrics/templates/NAME.md) or path."""
+    bootstrap: int = Field(default=1000, ge=0)
+    """Bootstrap rounds for the 95 % CIs (0 = no CIs)."""
+    ties: Literal["half", "davidson", "rao-kupper"] = "half"
+    """How Bradley-Terry treats ties."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _check_schedule(cls, value: str) -> str:
+        parse_schedule(value)
+        return value

@@ -1,0 +1,113 @@
+"""The pairwise protocol: render both position orders of each comparison as judge requests.
+
+Two verdict modes:
+
+- ``logprobs``: the prompt asks for a single letter and the judge returns the next-token
+  probabilities of A / B / C (C = tie) right after ``Verdict:``. One forward pass per order.
+- ``generate``: the judge writes a short rationale, then ``[[A]]``, ``[[B]]`` or ``[[C]]``,
+  which :func:`judgekit.protocols.parse.parse_pairwise` reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from judgekit.plan import Comparison
+from judgekit.protocols.fencing import fence
+from judgekit.protocols.parse import CHOICES
+from judgekit.templates import PromptTemplate, load_template
+from judgekit.types import Candidate, Item, JudgeRequest, Message
+
+VerdictMode = Literal["logprobs", "generate"]
+Order = Literal["ab", "ba"]
+
+TEMPLATE_VARIABLES = frozenset(
+    {"criteria", "reference_section", "question", "response_a", "response_b", "output_format"}
+)
+DEFAULT_CRITERIA = (
+    "helpfulness, relevance, accuracy, depth and clarity of the response to the question. "
+    "A response that does not answer the question is worse than one that does."
+)
+OUTPUT_FORMAT: dict[VerdictMode, str] = {
+    "logprobs": (
+        "Reply with exactly one letter: A if Response A is better, B if Response B is better, "
+        "or C if they are equally good."
+    ),
+    "generate": (
+        "First explain your comparison in two or three sentences. Then give your final verdict "
+        'strictly in this format: "[[A]]" if Response A is better, "[[B]]" if Response B is '
+        'better, or "[[C]]" for a tie.'
+    ),
+}
+LOGPROB_PREFIX = "Verdict:"
+GENERATE_MAX_TOKENS = 320
+
+
+@dataclass(frozen=True)
+class PairwiseSpec:
+    """How pairwise requests are rendered."""
+
+    mode: VerdictMode = "logprobs"
+    criteria: str = DEFAULT_CRITERIA
+    template: str = "pairwise"
+
+
+def load_pairwise_template(name: str) -> PromptTemplate:
+    return load_template(name, allowed=TEMPLATE_VARIABLES)
+
+
+def render_request(
+    item: Item,
+    first: Candidate,
+    second: Candidate,
+    *,
+    spec: PairwiseSpec,
+    template: PromptTemplate,
+) -> JudgeRequest:
+    """The judge request that shows ``first`` as Response A and ``second`` as Response B."""
+    reference = ""
+    if item.reference:
+        reference = "\n[Reference answer]\n" + fence(item.reference, label="REFERENCE") + "\n"
+    text = template.render(
+        criteria=spec.criteria,
+        reference_section=reference,
+        question=fence(item.prompt, label="QUESTION"),
+        response_a=fence(first.output, label="RESPONSE A"),
+        response_b=fence(second.output, label="RESPONSE B"),
+        output_format=OUTPUT_FORMAT[spec.mode],
+    )
+    messages = (Message(role="user", content=text),)
+    if spec.mode == "logprobs":
+        return JudgeRequest(
+            messages=messages, choices=CHOICES, assistant_prefix=LOGPROB_PREFIX, max_tokens=1
+        )
+    return JudgeRequest(messages=messages, max_tokens=GENERATE_MAX_TOKENS)
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    comparison: Comparison
+    order: Order
+    request: JudgeRequest
+
+
+def plan_requests(
+    comparisons: Sequence[Comparison],
+    *,
+    items: Mapping[str, Item],
+    candidates: Mapping[str, Mapping[str, Candidate]],
+    spec: PairwiseSpec,
+) -> list[PlannedCall]:
+    """Both orders of every comparison: ``ab`` shows model_a first, ``ba`` model_b first."""
+    template = load_pairwise_template(spec.template)
+    planned: list[PlannedCall] = []
+    for comp in comparisons:
+        item = items[comp.prompt_id]
+        cand_a = candidates[comp.prompt_id][comp.model_a]
+        cand_b = candidates[comp.prompt_id][comp.model_b]
+        for order, (first, second) in (("ab", (cand_a, cand_b)), ("ba", (cand_b, cand_a))):
+            request = render_request(item, first, second, spec=spec, template=template)
+            planned.append(PlannedCall(comp, order, request))  # type: ignore[arg-type]
+    return planned
