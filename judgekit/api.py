@@ -18,16 +18,18 @@ from judgekit.io.outputs import OutputSet, load_outputs
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.judges.registry import get_judge
 from judgekit.leaderboard import build_leaderboard, outcomes_frame
-from judgekit.plan import parse_schedule, plan_comparisons
+from judgekit.plan import Comparison, parse_schedule, plan_comparisons
 from judgekit.progress import make_progress
 from judgekit.protocols.debias import combine_orders
 from judgekit.protocols.pairwise import PairwiseSpec, PlannedCall, plan_requests
 from judgekit.protocols.parse import parse_pairwise
-from judgekit.runner import execute
-from judgekit.store.db import open_store
+from judgekit.runner import EMPTY_STATS, ExecutionStats, execute
+from judgekit.store.db import Store, open_store
 from judgekit.types import Outcome, Verdict
 
 log = logging.getLogger("judgekit")
+
+CHUNK_COMPARISONS = 1024
 
 OutputsArg = str | Path | pd.DataFrame | Sequence[str | Path | pd.DataFrame]
 
@@ -85,7 +87,7 @@ def _verdict_rows(
 
 
 def _summary(
-    frame: pd.DataFrame, verdicts: Sequence[Verdict], exec_stats: Any, skipped: int
+    frame: pd.DataFrame, parse_failures: int, exec_stats: ExecutionStats, skipped: int
 ) -> dict[str, Any]:
     ok = frame[frame["status"] == "ok"]
     return {
@@ -96,7 +98,7 @@ def _summary(
         "judge_calls_cached": exec_stats.cached,
         "judge_calls_made": exec_stats.called,
         "judge_calls_failed": exec_stats.failed,
-        "parse_failures": sum(v.status == "parse_error" for v in verdicts),
+        "parse_failures": parse_failures,
         "flip_rate": float(ok["flipped"].mean()) if len(ok) else 0.0,
         "tie_rate": float(ok["tie"].mean()) if len(ok) else 0.0,
         "judging_seconds": round(exec_stats.seconds, 3),
@@ -153,50 +155,91 @@ def compare(
     spec = PairwiseSpec(
         mode=mode, criteria=opts.criteria or PairwiseSpec().criteria, template=opts.template
     )
-    planned = plan_requests(comparisons, items=data.items, candidates=by_prompt, spec=spec)
-
     config = {**opts.model_dump(), "verdict_mode": mode, "judge": judge_obj.id}
     run_id = _run_id(data, judge_id=judge_obj.id, config=config)
     config["inputs"] = data.sources
     store = open_store(db)
     with store, store.writer_lock():
         store.create_run(kind="compare", config=config, run_id=run_id)
-        store.replace_rows(run_id, _input_tables(run_id, data))
-        bar = make_progress(enabled=progress)
+        empty = pd.DataFrame()
+        store.replace_rows(
+            run_id, {**_input_tables(run_id, data), "verdicts": empty, "outcomes": empty}
+        )
         try:
-            with bar:
-                responses, exec_stats = execute(
-                    [p.request for p in planned],
-                    judge=judge_obj,
-                    store=store,
-                    progress=bar,
-                    description=f"judging {len(comparisons)} pairs × 2 orders",
-                )
+            frame, verdicts, exec_stats, parse_failures = _judge_in_chunks(
+                comparisons,
+                data=data,
+                by_prompt=by_prompt,
+                spec=spec,
+                judge=judge_obj,
+                store=store,
+                run_id=run_id,
+                opts=opts,
+                progress=progress,
+            )
         except BaseException:
             store.finish_run(run_id, status="interrupted")
             raise
         started = time.perf_counter()
-        verdicts = [parse_pairwise(r) for r in responses]
-        outcomes = _combine(planned, verdicts, disagreement=opts.disagreement)
-        frame = outcomes_frame(outcomes)
         board = build_leaderboard(
             frame, models=data.models, ties=opts.ties, bootstrap=opts.bootstrap, seed=opts.seed
         )
-        hashes = [p.request.hash_for(judge_obj.id) for p in planned]
-        store.replace_rows(
-            run_id,
-            {
-                "verdicts": _verdict_rows(run_id, planned, verdicts, hashes),
-                "outcomes": frame.assign(run_id=run_id),
-            },
-        )
         store.write_ratings(run_id=run_id, method="bt", frame=board)
-        stats = _summary(frame, verdicts, exec_stats, len(data.skipped_prompts))
+        stats = _summary(frame, parse_failures, exec_stats, len(data.skipped_prompts))
         stats["ranking_seconds"] = round(time.perf_counter() - started, 3)
         store.finish_run(run_id, stats=stats)
-    verdict_frame = _verdict_rows(run_id, planned, verdicts, hashes).drop(columns="run_id")
     return CompareResult(
-        run_id=run_id, leaderboard=board, outcomes=frame, verdicts=verdict_frame, stats=stats
+        run_id=run_id, leaderboard=board, outcomes=frame, verdicts=verdicts, stats=stats
+    )
+
+
+def _judge_in_chunks(
+    comparisons: Sequence[Comparison],
+    *,
+    data: OutputSet,
+    by_prompt: dict[str, dict[str, Any]],
+    spec: PairwiseSpec,
+    judge: Judge,
+    store: Store,
+    run_id: str,
+    opts: CompareOptions,
+    progress: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame, ExecutionStats, int]:
+    """Render, judge, parse and combine a chunk of comparisons at a time.
+
+    Requests are rendered per chunk and dropped after it, so a run of 100k comparisons never
+    holds 200k prompts in memory; verdicts and outcomes are appended to the store per chunk.
+    """
+    outcome_frames: list[pd.DataFrame] = []
+    verdict_frames: list[pd.DataFrame] = []
+    totals = EMPTY_STATS
+    parse_failures = 0
+    bar = make_progress(enabled=progress)
+    with bar:
+        task = bar.add_task(
+            f"judging {len(comparisons)} pairs × 2 orders", total=2 * len(comparisons)
+        )
+        for offset in range(0, len(comparisons), CHUNK_COMPARISONS):
+            chunk = comparisons[offset : offset + CHUNK_COMPARISONS]
+            planned = plan_requests(chunk, items=data.items, candidates=by_prompt, spec=spec)
+            requests = [p.request for p in planned]
+            responses, stats = execute(requests, judge=judge, store=store, progress=bar, task=task)
+            totals = totals + stats
+            verdicts = [parse_pairwise(r) for r in responses]
+            parse_failures += sum(v.status == "parse_error" for v in verdicts)
+            hashes = [r.hash_for(judge.id) for r in requests]
+            verdict_rows = _verdict_rows(run_id, planned, verdicts, hashes)
+            outcomes = outcomes_frame(_combine(planned, verdicts, disagreement=opts.disagreement))
+            store.append_rows(
+                {"verdicts": verdict_rows, "outcomes": outcomes.assign(run_id=run_id)}
+            )
+            outcome_frames.append(outcomes)
+            verdict_frames.append(verdict_rows.drop(columns="run_id"))
+    return (
+        pd.concat(outcome_frames, ignore_index=True),
+        pd.concat(verdict_frames, ignore_index=True),
+        totals,
+        parse_failures,
     )
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 from judgekit.judges.base import Judge
 from judgekit.store.db import CallRecord, Store
@@ -31,6 +31,19 @@ class ExecutionStats:
     failed: int
     seconds: float
 
+    def __add__(self, other: ExecutionStats) -> ExecutionStats:
+        return ExecutionStats(
+            planned=self.planned + other.planned,
+            unique=self.unique + other.unique,
+            cached=self.cached + other.cached,
+            called=self.called + other.called,
+            failed=self.failed + other.failed,
+            seconds=self.seconds + other.seconds,
+        )
+
+
+EMPTY_STATS = ExecutionStats(0, 0, 0, 0, 0, 0.0)
+
 
 def execute(
     requests: Sequence[JudgeRequest],
@@ -39,8 +52,13 @@ def execute(
     store: Store,
     progress: Progress | None = None,
     description: str = "judging",
+    task: TaskID | None = None,
 ) -> tuple[list[JudgeResponse], ExecutionStats]:
     """Answer ``requests`` from the store where possible and from ``judge`` otherwise.
+
+    Args:
+        progress: a progress display to advance; with ``task`` the caller owns the task
+            (its total counts every request, cached ones included), else one is added.
 
     Returns the responses in request order (failed calls included, as data) and counts.
     """
@@ -52,9 +70,11 @@ def execute(
     cached = store.ok_hashes(unique)
     todo = [(h, r) for h, r in unique.items() if h not in cached]
 
-    task = None
     if progress is not None:
-        task = progress.add_task(description, total=len(todo))
+        if task is None:
+            task = progress.add_task(description, total=len(todo))
+        else:
+            progress.advance(task, len(requests) - len(todo))
     chunk = max(1, judge.batch_size)
     buffer: list[CallRecord] = []
     last_flush = time.monotonic()

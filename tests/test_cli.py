@@ -108,3 +108,51 @@ def test_core_imports_stay_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_unreachable_base_url_is_one_clear_error(arena_files: list[Path], tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    db = tmp_path / "j.duckdb"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "compare",
+            *map(str, arena_files),
+            "--judge",
+            "openai/judge",
+            "--base-url",
+            f"http://127.0.0.1:{port}/v1",
+            "--db",
+            str(db),
+        ],
+    )
+    assert result.exit_code == 1
+    assert f"cannot reach http://127.0.0.1:{port}/v1" in result.stderr
+    assert "Traceback" not in result.output and not db.exists()
+
+
+def test_missing_extra_gives_install_hint(arena_files: list[Path], tmp_path: Path) -> None:
+    db = tmp_path / "j.duckdb"
+    # Hide torch and transformers from this interpreter as if the extra were not installed.
+    code = (
+        "import sys, importlib.abc\n"
+        "class Hide(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in {'torch', 'transformers'}:\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "from judgekit.cli import cli; cli()\n"
+    )
+    files = [str(p) for p in arena_files]
+    out = subprocess.run(
+        [sys.executable, "-c", code, "compare", *files, "--judge", "hf/smollm2", "--db", str(db)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1
+    assert "pip install 'judgekit[local]'" in out.stderr
+    assert "Traceback" not in out.stderr and not db.exists()

@@ -271,9 +271,17 @@ class Store:
 
     def replace_rows(self, run_id: str, tables: dict[str, pd.DataFrame]) -> None:
         """Replace a run's rows in several tables in one transaction."""
+        self._insert(tables, delete_run=run_id)
+
+    def append_rows(self, tables: dict[str, pd.DataFrame]) -> None:
+        """Insert rows into several tables in one transaction."""
+        self._insert(tables, delete_run=None)
+
+    def _insert(self, tables: dict[str, pd.DataFrame], *, delete_run: str | None) -> None:
         with self.transaction() as con:
             for table, frame in tables.items():
-                con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+                if delete_run is not None:
+                    con.execute(f"DELETE FROM {table} WHERE run_id = ?", [delete_run])
                 if frame.empty:
                     continue
                 columns = ", ".join(frame.columns)
