@@ -29,7 +29,7 @@ class JudgekitGroup(click.Group):
         except JudgekitError as exc:
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
-            stderr.print(f"[yellow]{RESUME_HINT}[/yellow]")
+            stderr.print(f"[yellow]{RESUME_HINT}[/yellow]", soft_wrap=True)
             raise click.exceptions.Exit(130) from None
 
 

@@ -53,6 +53,13 @@ _PROVIDERS: dict[str, Loader] = {
 }
 
 
+def register_provider(name: str, loader: Loader) -> None:
+    """Add a judge provider, e.g. from a plugin: ``loader(model, options) -> Judge``."""
+    if "/" in name or not name:
+        raise ConfigError(f"provider name {name!r} must be non-empty and contain no '/'")
+    _PROVIDERS[name] = loader
+
+
 def known_providers() -> list[str]:
     return sorted(_PROVIDERS)
 
