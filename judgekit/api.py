@@ -153,7 +153,10 @@ def compare(
     if mode == "auto":
         mode = "logprobs" if judge_obj.supports_logprobs else "generate"
     spec = PairwiseSpec(
-        mode=mode, criteria=opts.criteria or PairwiseSpec().criteria, template=opts.template
+        mode=mode,
+        criteria=opts.criteria or PairwiseSpec().criteria,
+        template=opts.template,
+        fenced=opts.fenced,
     )
     config = {**opts.model_dump(), "verdict_mode": mode, "judge": judge_obj.id}
     run_id = _run_id(data, judge_id=judge_obj.id, config=config)

@@ -27,6 +27,8 @@ class CompareOptions(BaseModel):
     """Judging criteria placed in the pairwise prompt (default: general helpfulness)."""
     template: str = "pairwise"
     """Pairwise prompt template name (rubrics/templates/NAME.md) or path."""
+    fenced: bool = True
+    """Fence prompts and responses with unforgeable markers (off only for bias probes)."""
     bootstrap: int = Field(default=1000, ge=0)
     """Bootstrap rounds for the 95 % CIs (0 = no CIs)."""
     ties: Literal["half", "davidson", "rao-kupper"] = "half"

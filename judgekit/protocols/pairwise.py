@@ -52,6 +52,12 @@ class PairwiseSpec:
     mode: VerdictMode = "logprobs"
     criteria: str = DEFAULT_CRITERIA
     template: str = "pairwise"
+    fenced: bool = True
+    """Fence untrusted text with unforgeable markers; False only to measure what fencing buys."""
+
+
+def _unfenced(text: str, *, label: str) -> str:
+    return text
 
 
 def load_pairwise_template(name: str) -> PromptTemplate:
@@ -67,15 +73,16 @@ def render_request(
     template: PromptTemplate,
 ) -> JudgeRequest:
     """The judge request that shows ``first`` as Response A and ``second`` as Response B."""
+    wrap = fence if spec.fenced else _unfenced
     reference = ""
     if item.reference:
-        reference = "\n[Reference answer]\n" + fence(item.reference, label="REFERENCE") + "\n"
+        reference = "\n[Reference answer]\n" + wrap(item.reference, label="REFERENCE") + "\n"
     text = template.render(
         criteria=spec.criteria,
         reference_section=reference,
-        question=fence(item.prompt, label="QUESTION"),
-        response_a=fence(first.output, label="RESPONSE A"),
-        response_b=fence(second.output, label="RESPONSE B"),
+        question=wrap(item.prompt, label="QUESTION"),
+        response_a=wrap(first.output, label="RESPONSE A"),
+        response_b=wrap(second.output, label="RESPONSE B"),
         output_format=OUTPUT_FORMAT[spec.mode],
     )
     messages = (Message(role="user", content=text),)

