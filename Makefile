@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.judgekit-installed
 
-.PHONY: install demo test test-slow lint bench clean
+.PHONY: install demo test test-slow test-browser lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,15 +22,20 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/judgekit compare arenas/demo/outputs/*.jsonl --judge hf/smollm2 --db judgekit.duckdb
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check judgekit tests
+	$(VENV)/bin/ruff check judgekit tests dashboards
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 test-slow: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m slow --runslow
 
+# The real-browser dashboard tests: Debian's chromium driven by Playwright's Python package.
+test-browser: $(STAMP)
+	bash tests/browser/install.sh
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --runbrowser tests/test_dashboard_browser.py
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check judgekit tests
-	$(VENV)/bin/ruff format --check judgekit tests
+	$(VENV)/bin/ruff check judgekit tests dashboards
+	$(VENV)/bin/ruff format --check judgekit tests dashboards
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) tests/benchmarks/bench_judging.py

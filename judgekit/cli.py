@@ -52,10 +52,11 @@ def cli(verbose: bool) -> None:
 
 def _register() -> None:
     from judgekit.commands.compare import compare
+    from judgekit.commands.dashboard import dashboard
     from judgekit.commands.judges import judges
     from judgekit.commands.leaderboard import leaderboard
 
-    for command in (compare, judges, leaderboard):
+    for command in (compare, dashboard, judges, leaderboard):
         cli.add_command(command)
 
 

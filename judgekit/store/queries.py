@@ -27,7 +27,8 @@ def runs(store: Store) -> pd.DataFrame:
         "ORDER BY started_at DESC",
     )
     for column in ("config", "stats"):
-        frame[column] = frame[column].map(lambda v: json.loads(v) if v else {})
+        # A running run has no stats yet: DuckDB gives NULL, which pandas reads as NaN.
+        frame[column] = frame[column].map(lambda v: json.loads(v) if isinstance(v, str) else {})
     return frame
 
 
