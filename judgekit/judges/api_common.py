@@ -1,0 +1,532 @@
+"""What the API judges (``openai``, ``litellm``) share: one runner, one retry policy, one parser.
+
+- ``run_batch`` runs a batch of requests under an ``asyncio.Semaphore``, retries each one with
+  tenacity, and turns a request that still fails into ``JudgeResponse(status="error")``.
+- ``classify`` maps whatever a client library raised to ``RateLimited``, ``JudgeTimeout`` or
+  ``TransientError`` (retried) or ``PermanentError`` (not retried).
+- ``chat_params`` and ``parse_completion`` turn a ``JudgeRequest`` into chat-completion
+  arguments and an OpenAI-shaped completion dict back into a ``JudgeResponse``, including
+  choice probabilities read from the first token's top logprobs.
+- ``resolve_api_key``, ``scrub`` and ``check_reachable`` keep keys out of errors and logs and
+  fail fast when a server is not running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import email.utils
+import functools
+import ipaddress
+import json
+import logging
+import math
+import os
+import re
+import ssl
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import openai
+import tenacity
+
+from judgekit.errors import ConfigError, JudgeError, JudgeTimeout, JudgeUnavailable, RateLimited
+from judgekit.judges.base import JudgeOptions
+from judgekit.types import JudgeRequest, JudgeResponse
+
+logger = logging.getLogger("judgekit.judges")
+
+T = TypeVar("T")
+Call = Callable[[JudgeRequest], Awaitable[JudgeResponse]]
+
+TOP_LOGPROBS = 20
+"""How many alternatives to ask for: the most that OpenAI and vLLM (by default) return."""
+_MAX_ERROR_CHARS = 500
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How long to wait between retries.
+
+    Waits grow exponentially with full jitter (a random wait between 0 and
+    ``min(max_s, initial_s * 2**attempt)``), so that many clients hitting one rate limit do not
+    retry in lockstep. A ``Retry-After`` header wins over the exponential wait, up to
+    ``retry_after_cap_s``, so that a server cannot park a run for an hour.
+    """
+
+    initial_s: float = 0.5
+    max_s: float = 20.0
+    retry_after_cap_s: float = 60.0
+
+
+class TransientError(JudgeError):
+    """A 5xx answer or a dropped connection: worth retrying."""
+
+
+class PermanentError(JudgeError):
+    """A 4xx answer or a malformed reply: retrying would give the same result."""
+
+
+RETRYABLE = (RateLimited, JudgeTimeout, TransientError)
+
+
+# ---------------------------------------------------------------------------------------------
+# Error classification
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and its causes, outermost first (client libraries wrap the real cause)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """Seconds from a ``retry-after-ms`` or ``Retry-After`` header anywhere in the chain."""
+    for link in _chain(exc):
+        response = getattr(link, "response", None)
+        for headers in (
+            getattr(response, "headers", None),
+            getattr(link, "litellm_response_headers", None),  # litellm keeps the real ones here
+        ):
+            if not isinstance(headers, Mapping):  # httpx.Headers is a Mapping too
+                continue
+            seconds = parse_retry_after(headers)
+            if seconds is not None:
+                return seconds
+    return None
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Parse ``retry-after-ms`` (OpenAI) or ``Retry-After`` (seconds or an HTTP date)."""
+    lower = {str(k).lower(): str(v) for k, v in headers.items()}
+    if "retry-after-ms" in lower:
+        try:
+            return max(0.0, float(lower["retry-after-ms"]) / 1000)
+        except ValueError:
+            pass
+    value = lower.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:_MAX_ERROR_CHARS]
+
+
+def classify(exc: BaseException) -> JudgeError:
+    """Map a client-library exception to the judgekit error that decides whether to retry.
+
+    The chain of causes is read before the status code because litellm reports a dropped
+    connection or an invalid JSON body as a 500; those are a connection error (retried) and a
+    malformed reply (not retried).
+    """
+    if isinstance(exc, JudgeError):
+        return exc
+    for link in _chain(exc):
+        # asyncio.TimeoutError is not the builtin TimeoutError before Python 3.11.
+        timeouts = (
+            openai.APITimeoutError,
+            httpx.TimeoutException,
+            TimeoutError,
+            asyncio.TimeoutError,
+        )
+        if isinstance(link, timeouts):
+            return JudgeTimeout(f"timeout: {_describe(exc)}")
+        if isinstance(link, (openai.APIConnectionError, httpx.TransportError, ConnectionError)):
+            return TransientError(f"connection_error: {_describe(link.__cause__ or link)}")
+        if isinstance(link, (json.JSONDecodeError, openai.APIResponseValidationError)):
+            return PermanentError(f"bad_response: {_describe(link)}")
+    status = next(
+        (s for link in _chain(exc) if isinstance(s := getattr(link, "status_code", None), int)),
+        None,
+    )
+    if status == 429:
+        return RateLimited(f"rate_limited: {_describe(exc)}", retry_after=_retry_after(exc))
+    if status is not None and status >= 500:
+        return TransientError(f"server_error: HTTP {status}: {_describe(exc)}")
+    if status is not None:
+        return PermanentError(f"http_error: HTTP {status}: {_describe(exc)}")
+    return PermanentError(f"error: {type(exc).__name__}: {_describe(exc)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Keys and reachability
+
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
+
+
+def scrub(text: str, *, key_env: str) -> str:
+    """Replace API keys found in the environment with ``***``.
+
+    Besides ``key_env`` it masks every variable that looks like a credential, because litellm
+    reads provider keys (``ANTHROPIC_API_KEY`` ...) on its own and a server may echo them.
+    The keys are read at call time so that judges never hold them.
+    """
+    secrets = {os.environ.get(key_env, "")}
+    secrets.update(v for k, v in os.environ.items() if _SECRET_NAME.search(k))
+    for secret in sorted((s for s in secrets if len(s) >= 8), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def is_local_url(url: str) -> bool:
+    """Whether ``url`` points at this machine or a private network (self-hosted servers)."""
+    host = urlsplit(url).hostname or ""
+    if host in ("localhost", "0.0.0.0") or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private
+
+
+def check_base_url(base_url: str) -> None:
+    """Raise ``ConfigError`` unless ``base_url`` is an http(s) URL with a host."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"base URL {base_url!r} must look like 'http://127.0.0.1:8000/v1' "
+            "(scheme, host and port, usually ending in /v1)"
+        )
+
+
+def resolve_api_key(options: JudgeOptions, *, required: bool) -> str | None:
+    """The key from ``options.api_key_env``; ``"EMPTY"`` for a keyless self-hosted server.
+
+    Raises:
+        ConfigError: ``required`` and no key, and the server is not local.
+    """
+    key = os.environ.get(options.api_key_env) or None
+    if key is None and options.base_url is not None and is_local_url(options.base_url):
+        # vLLM, llama.cpp and friends accept any key, but the OpenAI client insists on one.
+        return "EMPTY"
+    if key is None and required:
+        where = f"the server at {options.base_url}" if options.base_url else "the OpenAI API"
+        raise ConfigError(
+            f"{where} needs an API key: set the {options.api_key_env} environment variable "
+            "(or name another variable in JudgeOptions.api_key_env)"
+        )
+    return key
+
+
+def check_reachable(base_url: str, *, timeout_s: float) -> None:
+    """Fail fast when nothing listens at ``base_url``.
+
+    Any HTTP answer from ``GET {base_url}/models`` counts as reachable, errors included,
+    because some servers do not implement it. The key is not sent: this probe needs none.
+
+    Raises:
+        JudgeUnavailable: connection refused, unknown host or connect timeout.
+    """
+    check_base_url(base_url)
+    url = base_url.rstrip("/") + "/models"
+    try:
+        httpx.get(url, timeout=min(timeout_s, 5.0), verify=shared_ssl_context())
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise JudgeUnavailable(
+            f"cannot reach {base_url}: {_describe(exc)}. Is the server running?"
+        ) from None
+    except httpx.HTTPError as exc:
+        # It connected; a slow or odd /models is the requests' problem, reported per item.
+        logger.debug("probe of %s failed after connecting: %s", url, _describe(exc))
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests and replies
+
+
+def chat_params(request: JudgeRequest, *, logprobs: bool, prefill: bool) -> dict[str, Any]:
+    """Chat-completion arguments for ``request`` (everything but the model and transport).
+
+    A choice request with ``logprobs`` is one forward pass: one token at temperature 0 with
+    the top logprobs of that token. Without logprobs it falls back to generation, so that
+    the protocol can parse the text.
+
+    ``request.assistant_prefix`` is sent only with ``prefill``, as a trailing assistant
+    message. The chat API has no portable way to continue an assistant turn: OpenAI starts a
+    new turn after it, while Anthropic (and vLLM with ``continue_final_message``) continue it.
+    """
+    messages = [{"role": m.role, "content": m.content} for m in request.messages]
+    if prefill and request.assistant_prefix:
+        messages.append({"role": "assistant", "content": request.assistant_prefix})
+    if request.choices and logprobs:
+        return {
+            "messages": messages,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "logprobs": True,
+            "top_logprobs": TOP_LOGPROBS,
+        }
+    return {
+        "messages": messages,
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+    }
+
+
+def first_token_top_logprobs(logprobs: Any) -> list[tuple[str, float]] | None:
+    """``[(token, logprob), ...]`` of the first generated token, or None when absent.
+
+    Reads the chat shape (``{"content": [{"top_logprobs": [{"token", "logprob"}]}]}``) and
+    the legacy completions shape (``{"top_logprobs": [{token: logprob}]}``) that some
+    OpenAI-compatible servers still return.
+    """
+    if not isinstance(logprobs, Mapping):
+        return None
+    content = logprobs.get("content")
+    if isinstance(content, list) and content and isinstance(content[0], Mapping):
+        top = content[0].get("top_logprobs")
+        if isinstance(top, list):
+            pairs = [
+                (str(t["token"]), float(t["logprob"]))
+                for t in top
+                if isinstance(t, Mapping) and "token" in t and _is_number(t.get("logprob"))
+            ]
+            return pairs or None
+    legacy = logprobs.get("top_logprobs")
+    if isinstance(legacy, list) and legacy and isinstance(legacy[0], Mapping):
+        return [(str(k), float(v)) for k, v in legacy[0].items() if _is_number(v)] or None
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def choice_probs(
+    top: Sequence[tuple[str, float]], choices: Sequence[str]
+) -> dict[str, float] | None:
+    """Normalised probabilities of ``choices`` among the first token's top logprobs.
+
+    Tokens count for a choice when their stripped text equals it, so ``" A"`` and ``"A"``
+    add up. Returns None when no choice appears, so that the caller parses the text instead.
+    """
+    mass = {choice: 0.0 for choice in choices}
+    by_stripped = {choice.strip(): choice for choice in choices}
+    for token, logprob in top:
+        choice = by_stripped.get(token.strip())
+        if choice is not None:
+            mass[choice] += math.exp(logprob)
+    total = sum(mass.values())
+    if total <= 0.0:
+        return None
+    return {choice: p / total for choice, p in mass.items()}
+
+
+def decode_json(text: str) -> dict[str, Any]:
+    """Parse a response body, or raise ``PermanentError`` (a malformed body is not retried)."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise PermanentError(
+            f"bad_response: the body is not valid JSON ({exc}): {text[:200]!r}"
+        ) from None
+    if not isinstance(data, dict):
+        raise PermanentError(f"bad_response: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def parse_completion(data: Mapping[str, Any], request: JudgeRequest) -> JudgeResponse:
+    """Turn an OpenAI-shaped chat completion into a ``JudgeResponse`` (latency filled later).
+
+    Raises:
+        PermanentError: no choices, or a choice without a text message.
+    """
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise PermanentError("bad_response: the server returned no choices")
+    first = choices[0]
+    message = first.get("message") if isinstance(first, Mapping) else None
+    if not isinstance(message, Mapping):
+        raise PermanentError("bad_response: the first choice has no message")
+    text = message.get("content")
+    if text is None:
+        text = ""  # e.g. a refusal or a tool call; the protocol records a parse failure
+    if not isinstance(text, str):
+        raise PermanentError(f"bad_response: message content is a {type(text).__name__}")
+    top = first_token_top_logprobs(first.get("logprobs")) if request.choices else None
+    usage = data.get("usage")
+    usage = usage if isinstance(usage, Mapping) else {}
+    return JudgeResponse(
+        text=text,
+        choice_probs=choice_probs(top, request.choices) if top else None,
+        top_logprobs=_merge_tokens(top) if top else None,
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
+    )
+
+
+def _merge_tokens(top: Sequence[tuple[str, float]]) -> dict[str, float]:
+    """token -> logprob; a token listed twice (two token ids, one text) gets both masses."""
+    merged: dict[str, float] = {}
+    for token, logprob in top:
+        if token in merged:
+            logprob = math.log(math.exp(merged[token]) + math.exp(logprob))
+        merged[token] = logprob
+    return merged
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The runner
+
+
+class _Wait:
+    """tenacity wait: the server's ``Retry-After`` (capped), else exponential full jitter."""
+
+    def __init__(self, backoff: Backoff) -> None:
+        self._backoff = backoff
+        self._exponential = tenacity.wait_random_exponential(
+            multiplier=backoff.initial_s, max=backoff.max_s
+        )
+
+    def __call__(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return min(exc.retry_after, self._backoff.retry_after_cap_s)
+        return float(self._exponential(state))
+
+
+def _log_retry(state: tenacity.RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    wait = state.next_action.sleep if state.next_action is not None else 0.0
+    # The message was scrubbed when the error was built from the client's exception.
+    logger.info("retrying in %.2fs after attempt %d: %s", wait, state.attempt_number, exc)
+
+
+async def run_batch(
+    requests: Sequence[JudgeRequest],
+    call: Call,
+    *,
+    concurrency: int,
+    max_retries: int,
+    backoff: Backoff,
+    key_env: str,
+) -> list[JudgeResponse]:
+    """Answer every request with ``call``, at most ``concurrency`` at a time, in order.
+
+    Each request gets up to ``max_retries`` retries on 429, 5xx, timeouts and dropped
+    connections. A request that still fails, or fails in a way that a retry cannot fix,
+    becomes ``JudgeResponse(status="error", error="<kind>: <message>")``; the batch goes on.
+    ``latency_s`` is the wall time of the request, retries and waits included.
+    """
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def attempt(request: JudgeRequest) -> JudgeResponse:
+        async with semaphore:  # held per attempt, so waiting out a backoff frees the slot
+            try:
+                return await call(request)
+            except JudgeError as exc:
+                raise _scrubbed(exc, key_env) from None
+            except Exception as exc:  # any client failure is classified; none ends the batch
+                error = _scrubbed(classify(exc), key_env)
+                if isinstance(error, PermanentError) and str(error).startswith("error:"):
+                    logger.warning("unexpected judge failure: %s", error)
+                raise error from None
+
+    async def one(request: JudgeRequest) -> JudgeResponse:
+        start = time.perf_counter()
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(max_retries + 1),
+            wait=_Wait(backoff),
+            retry=tenacity.retry_if_exception_type(RETRYABLE),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        try:
+            response = await retrying(attempt, request)
+        except JudgeError as exc:
+            elapsed = time.perf_counter() - start
+            attempts = retrying.statistics.get("attempt_number", 1)
+            error = str(exc) if attempts == 1 else f"{exc} (gave up after {attempts} attempts)"
+            return JudgeResponse(status="error", error=error, latency_s=elapsed)
+        return dataclasses.replace(response, latency_s=time.perf_counter() - start)
+
+    return list(await asyncio.gather(*(one(r) for r in requests)))
+
+
+def _scrubbed(exc: JudgeError, key_env: str) -> JudgeError:
+    """The same kind of error with any API key masked in its message."""
+    message = scrub(str(exc), key_env=key_env)
+    if message == str(exc):
+        return exc
+    if isinstance(exc, RateLimited):
+        return RateLimited(message, retry_after=exc.retry_after)
+    return type(exc)(message)
+
+
+# ---------------------------------------------------------------------------------------------
+# The event loop that synchronous judge() calls run on
+
+
+class EventLoopThread:
+    """An asyncio loop on a daemon thread; ``run`` blocks the caller until a coroutine ends.
+
+    API judges keep their HTTP clients, and so their keep-alive connections and TLS sessions,
+    from one ``judge()`` call to the next; those clients belong to one loop, which must
+    outlive the calls. litellm also caches clients process-wide. Running on a dedicated
+    thread also makes ``judge()`` work where a loop is already running (Jupyter, async apps).
+    """
+
+    def __init__(self, *, name: str) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if threading.current_thread() is self._thread:
+            coroutine.close()
+            raise RuntimeError("judge() cannot be called from inside judgekit's own event loop")
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # e.g. Ctrl-C in the caller: stop the requests in flight
+            raise
+
+
+_shared: EventLoopThread | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_loop() -> EventLoopThread:
+    """The process's API-judge loop, started on first use and again after a fork
+    (a forked child has the loop object but not the thread that ran it)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared.pid != os.getpid():
+            _shared = EventLoopThread(name="judgekit-api-judges")
+        return _shared
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """httpx's default TLS context, built once: loading the CA bundle takes ~0.1 s a client."""
+    return httpx.create_ssl_context()
