@@ -9,6 +9,7 @@ from judgekit.errors import (
     MissingDependencyError,
     StoreError,
 )
+from judgekit.panel import compare_panel
 from judgekit.types import Candidate, Item, JudgeRequest, JudgeResponse, Outcome, Ratings, Verdict
 
 __version__ = "0.1.0"
@@ -30,4 +31,5 @@ __all__ = [
     "Verdict",
     "__version__",
     "compare",
+    "compare_panel",
 ]

@@ -53,10 +53,12 @@ def cli(verbose: bool) -> None:
 def _register() -> None:
     from judgekit.commands.compare import compare
     from judgekit.commands.dashboard import dashboard
+    from judgekit.commands.formats import export, import_
     from judgekit.commands.judges import judges
     from judgekit.commands.leaderboard import leaderboard
+    from judgekit.commands.meta import meta
 
-    for command in (compare, dashboard, judges, leaderboard):
+    for command in (compare, dashboard, export, import_, judges, leaderboard, meta):
         cli.add_command(command)
 
 

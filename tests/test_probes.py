@@ -46,7 +46,7 @@ def test_unfenced_rendering_drops_markers_but_fenced_keeps_them() -> None:
     fenced = render_request(item, a, b, spec=PairwiseSpec(), template=template)
     bare = render_request(item, a, b, spec=PairwiseSpec(fenced=False), template=template)
     assert "<<<BEGIN RESPONSE A" in fenced.messages[0].content
-    assert "<<<BEGIN" not in bare.messages[0].content
+    assert "<<<BEGIN RESPONSE" not in bare.messages[0].content
 
 
 @pytest.mark.slow

@@ -11,10 +11,26 @@ from judgekit.commands.common import leaderboard_table, print_json, stderr, stdo
 @click.argument("outputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--judge",
-    "judge_id",
-    default="hf/smollm2",
+    "judge_ids",
+    multiple=True,
+    default=("hf/smollm2",),
     show_default=True,
-    help="Judge id: hf/smollm2, hf/PATH, openai/MODEL, litellm/PROVIDER/MODEL, fake/hash.",
+    help="Judge id: hf/smollm2, hf/PATH, openai/MODEL, litellm/PROVIDER/MODEL, fake/hash. "
+    "Repeat it to judge with a panel: --judge A --judge B.",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["mean", "majority"]),
+    default="mean",
+    show_default=True,
+    help="How a panel pools its judges: mean probabilities or a majority vote.",
+)
+@click.option(
+    "--repeats",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Samples per judge in a panel (more than 1 measures repeat variance).",
 )
 @click.option(
     "--base-url",
@@ -105,7 +121,9 @@ from judgekit.commands.common import leaderboard_table, print_json, stderr, stdo
 )
 def compare(
     outputs: tuple[str, ...],
-    judge_id: str,
+    judge_ids: tuple[str, ...],
+    pool: str,
+    repeats: int,
     base_url: str | None,
     api_key_env: str,
     concurrency: int,
@@ -151,14 +169,29 @@ def compare(
     judge_options = JudgeOptions(
         base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size
     )
-    result = run_compare(
-        list(outputs),
-        judge=judge_id,
-        db=db,
-        options=options,
-        judge_options=judge_options,
-        progress=progress and not as_json,
-    )
+    if len(judge_ids) == 1 and repeats == 1:
+        result = run_compare(
+            list(outputs),
+            judge=judge_ids[0],
+            db=db,
+            options=options,
+            judge_options=judge_options,
+            progress=progress and not as_json,
+        )
+    else:
+        from judgekit.panel import compare_panel
+
+        result = compare_panel(
+            list(outputs),
+            judges=list(judge_ids),
+            db=db,
+            pool=pool,  # type: ignore[arg-type]
+            repeats=repeats,
+            options=options,
+            judge_options=judge_options,
+            progress=progress and not as_json,
+        )
+    judge_id = judge_ids[0] if len(judge_ids) == 1 else "panel: " + ", ".join(judge_ids)
     if as_json:
         print_json(result.to_json())
         return
@@ -168,6 +201,12 @@ def compare(
         f"run {result.run_id} · {s['comparisons']} comparisons · "
         f"judge calls: {s['judge_calls_made']} made, {s['judge_calls_cached']} cached, "
         f"{s['judge_calls_failed']} failed · flip rate {s['flip_rate']:.1%} · "
-        f"parse failures {s['parse_failures']} · stored in {db}",
+        f"parse failures {s['parse_failures']} · "
+        + (
+            f"Krippendorff's α {s['krippendorff_alpha']:.2f} · "
+            if s.get("krippendorff_alpha") is not None
+            else ""
+        )
+        + f"stored in {db}",
         soft_wrap=True,
     )

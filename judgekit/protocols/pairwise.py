@@ -27,8 +27,8 @@ TEMPLATE_VARIABLES = frozenset(
     {"criteria", "reference_section", "question", "response_a", "response_b", "output_format"}
 )
 DEFAULT_CRITERIA = (
-    "helpfulness, relevance, accuracy, depth and clarity of the response to the question. "
-    "A response that does not answer the question is worse than one that does."
+    "helpfulness, relevance, accuracy and clarity; a response that does not answer the "
+    "question is worse than one that does."
 )
 OUTPUT_FORMAT: dict[VerdictMode, str] = {
     "logprobs": (

@@ -151,9 +151,274 @@ def m002_checklists(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m010_listwise(con: duckdb.DuckDBPyConnection) -> None:
+    """Listwise verdicts: one row per (list, permutation) judge call, with the order shown, the
+    un-permuted ranking (model names, best first), first-choice probabilities where logprobs
+    exist, and the raw text (a parse failure is stored as data, with its status)."""
+    con.execute(
+        """
+        CREATE TABLE listwise_verdicts (
+            run_id VARCHAR NOT NULL,
+            prompt_id VARCHAR NOT NULL,
+            list_index INTEGER NOT NULL,
+            permutation_index INTEGER NOT NULL,
+            shown JSON NOT NULL,
+            request_hash VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            ranking JSON,
+            first_probs JSON,
+            discrete BOOLEAN,
+            raw VARCHAR,
+            error VARCHAR,
+            PRIMARY KEY (run_id, prompt_id, list_index, permutation_index)
+        );
+        """
+    )
+
+
+def m011_arena(con: duckdb.DuckDBPyConnection) -> None:
+    """K-wise arena rounds: what each round chose (prompt, models, order shown), what the
+    judge said (ranking or failure), and the ratings of its models after the update, so that
+    an interrupted arena resumes by replaying rounds instead of re-judging them."""
+    con.execute(
+        """
+        CREATE TABLE arena_rounds (
+            run_id VARCHAR NOT NULL,
+            round_index INTEGER NOT NULL,
+            prompt_id VARCHAR NOT NULL,
+            models JSON NOT NULL,
+            shown JSON NOT NULL,
+            request_hash VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            ranking JSON,
+            first_probs JSON,
+            raw VARCHAR,
+            error VARCHAR,
+            mu_after JSON NOT NULL,
+            sigma_after JSON NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (run_id, round_index)
+        );
+        """
+    )
+
+
+def m030_icai(con: duckdb.DuckDBPyConnection) -> None:
+    """Inverse-constitution extraction, one table per stage so that every stage of a run can
+    be audited and a re-run resumes: the pairs and their split, the judge's proposals
+    (failures kept with their raw text), the proposed principles with their cluster, the
+    clusters with their vote tallies, the per-order votes and per-pair vote outcomes, the
+    constitution as rubric YAML, the reconstruction report and its per-pair outcomes, and a
+    cache of sentence embeddings (keyed by text, shared by all runs)."""
+    con.execute(
+        """
+        CREATE TABLE icai_pairs (
+            run_id VARCHAR NOT NULL,
+            pair_id VARCHAR NOT NULL,
+            prompt VARCHAR NOT NULL,
+            text_a VARCHAR NOT NULL,
+            text_b VARCHAR NOT NULL,
+            preferred VARCHAR NOT NULL,
+            split VARCHAR NOT NULL,
+            source VARCHAR,
+            PRIMARY KEY (run_id, pair_id)
+        );
+        CREATE TABLE icai_generations (
+            run_id VARCHAR NOT NULL,
+            pair_id VARCHAR NOT NULL,
+            request_hash VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            n_principles INTEGER NOT NULL,
+            raw VARCHAR,
+            error VARCHAR,
+            PRIMARY KEY (run_id, pair_id)
+        );
+        CREATE TABLE icai_principles (
+            run_id VARCHAR NOT NULL,
+            principle_id VARCHAR NOT NULL,
+            pair_id VARCHAR NOT NULL,
+            principle_index INTEGER NOT NULL,
+            principle VARCHAR NOT NULL,
+            cluster_id VARCHAR,
+            PRIMARY KEY (run_id, principle_id)
+        );
+        CREATE TABLE icai_clusters (
+            run_id VARCHAR NOT NULL,
+            cluster_id VARCHAR NOT NULL,
+            principle VARCHAR NOT NULL,
+            size INTEGER NOT NULL,
+            n_variants INTEGER NOT NULL,
+            cohesion DOUBLE,
+            tested BOOLEAN NOT NULL,
+            embedder VARCHAR NOT NULL,
+            n_for INTEGER,
+            n_against INTEGER,
+            n_abstain INTEGER,
+            n_errors INTEGER,
+            n_flipped INTEGER,
+            relevance DOUBLE,
+            accuracy DOUBLE,
+            net INTEGER,
+            selected BOOLEAN NOT NULL DEFAULT false,
+            rank INTEGER,
+            PRIMARY KEY (run_id, cluster_id)
+        );
+        CREATE TABLE icai_votes (
+            run_id VARCHAR NOT NULL,
+            cluster_id VARCHAR NOT NULL,
+            pair_id VARCHAR NOT NULL,
+            position_order VARCHAR NOT NULL,
+            request_hash VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            p_first DOUBLE,
+            p_second DOUBLE,
+            p_none DOUBLE,
+            raw VARCHAR,
+            error VARCHAR,
+            PRIMARY KEY (run_id, cluster_id, pair_id, position_order)
+        );
+        CREATE TABLE icai_vote_outcomes (
+            run_id VARCHAR NOT NULL,
+            cluster_id VARCHAR NOT NULL,
+            pair_id VARCHAR NOT NULL,
+            vote VARCHAR NOT NULL,
+            flipped BOOLEAN,
+            status VARCHAR NOT NULL,
+            error VARCHAR,
+            PRIMARY KEY (run_id, cluster_id, pair_id)
+        );
+        CREATE TABLE icai_constitutions (
+            run_id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            n_principles INTEGER NOT NULL,
+            rubric_yaml VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT now()
+        );
+        CREATE TABLE icai_reports (
+            run_id VARCHAR NOT NULL,
+            condition VARCHAR NOT NULL,
+            principle VARCHAR,
+            cluster_id VARCHAR,
+            n INTEGER NOT NULL,
+            correct INTEGER NOT NULL,
+            wrong INTEGER NOT NULL,
+            ties INTEGER NOT NULL,
+            errors INTEGER NOT NULL,
+            agreement DOUBLE,
+            decided_agreement DOUBLE,
+            tie_rate DOUBLE,
+            flip_rate DOUBLE,
+            PRIMARY KEY (run_id, condition)
+        );
+        CREATE TABLE icai_reconstructions (
+            run_id VARCHAR NOT NULL,
+            condition VARCHAR NOT NULL,
+            pair_id VARCHAR NOT NULL,
+            preferred VARCHAR NOT NULL,
+            winner VARCHAR,
+            win_a DOUBLE,
+            win_b DOUBLE,
+            tie DOUBLE,
+            flipped BOOLEAN,
+            status VARCHAR NOT NULL,
+            error VARCHAR,
+            request_hash_ab VARCHAR NOT NULL,
+            request_hash_ba VARCHAR NOT NULL,
+            raw_ab VARCHAR,
+            raw_ba VARCHAR,
+            PRIMARY KEY (run_id, condition, pair_id)
+        );
+        CREATE TABLE icai_embeddings (
+            embedder VARCHAR NOT NULL,
+            text_hash VARCHAR NOT NULL,
+            text VARCHAR NOT NULL,
+            vector FLOAT[] NOT NULL,
+            PRIMARY KEY (embedder, text_hash)
+        );
+        """
+    )
+
+
+def m020_meta(con: duckdb.DuckDBPyConnection) -> None:
+    """Judge meta-evaluation: the judge-quality report of each run (one row per figure, with
+    its details as JSON), the human labels and scores a run was checked against, and the
+    per-member verdicts and outcomes of judge panels (the pooled outcome goes to
+    ``outcomes``; ``member`` tells repeated samples of one judge apart)."""
+    con.execute(
+        """
+        CREATE TABLE meta_reports (
+            run_id VARCHAR NOT NULL,
+            section VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            value DOUBLE,
+            n BIGINT,
+            detail JSON,
+            created_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (run_id, metric)
+        );
+        CREATE TABLE meta_human_labels (
+            run_id VARCHAR NOT NULL,
+            prompt_id VARCHAR NOT NULL,
+            model_a VARCHAR NOT NULL,
+            model_b VARCHAR NOT NULL,
+            winner VARCHAR NOT NULL,
+            annotator VARCHAR,
+            weight DOUBLE NOT NULL,
+            source VARCHAR
+        );
+        CREATE TABLE meta_human_scores (
+            run_id VARCHAR NOT NULL,
+            prompt_id VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            score DOUBLE NOT NULL,
+            annotator VARCHAR,
+            source VARCHAR
+        );
+        CREATE TABLE panel_verdicts (
+            run_id VARCHAR NOT NULL,
+            member VARCHAR NOT NULL,
+            judge_id VARCHAR NOT NULL,
+            sample INTEGER NOT NULL,
+            prompt_id VARCHAR NOT NULL,
+            model_a VARCHAR NOT NULL,
+            model_b VARCHAR NOT NULL,
+            position_order VARCHAR NOT NULL,
+            request_hash VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            p_first DOUBLE,
+            p_second DOUBLE,
+            p_tie DOUBLE,
+            discrete BOOLEAN,
+            raw VARCHAR,
+            error VARCHAR,
+            PRIMARY KEY (run_id, member, prompt_id, model_a, model_b, position_order)
+        );
+        CREATE TABLE panel_outcomes (
+            run_id VARCHAR NOT NULL,
+            member VARCHAR NOT NULL,
+            judge_id VARCHAR NOT NULL,
+            sample INTEGER NOT NULL,
+            prompt_id VARCHAR NOT NULL,
+            model_a VARCHAR NOT NULL,
+            model_b VARCHAR NOT NULL,
+            win_a DOUBLE,
+            win_b DOUBLE,
+            tie DOUBLE,
+            flipped BOOLEAN,
+            status VARCHAR NOT NULL,
+            PRIMARY KEY (run_id, member, prompt_id, model_a, model_b)
+        );
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_checklists", m002_checklists),
+    ("m010_listwise", m010_listwise),
+    ("m011_arena", m011_arena),
+    ("m030_icai", m030_icai),
+    ("m020_meta", m020_meta),
 ]
 
 

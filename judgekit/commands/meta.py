@@ -1,0 +1,262 @@
+"""``judgekit meta``: the judge-quality report of a run, or a comparison of several judges."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+from rich.table import Table
+
+from judgekit.commands.common import print_json, stderr, stdout
+from judgekit.human import LABEL_FORMATS
+
+#: Figures shown as plain numbers; every other figure without a unit is a share.
+_NUMBERS = {
+    "Cohen's kappa": ".3f",
+    "inter-judge alpha": ".3f",
+    "score Pearson": ".3f",
+    "score Spearman": ".3f",
+    "score Kendall": ".3f",
+    "length coefficient": ".3f",
+    "repeat variance": ".4f",
+    "labelled comparisons": ",.0f",
+    "mean latency (s)": ".3f",
+    "p95 latency (s)": ".3f",
+    "prompt tokens": ",.0f",
+    "completion tokens": ",.0f",
+    "cost": ".4f",
+}
+
+
+def format_value(metric: str, value: Any) -> str:
+    """A report value as the table shows it: a percentage, or a number for the figures
+    that are not shares."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if metric == "LC win-rate shift":
+        return f"{100 * value:.1f} pts"
+    return format(value, _NUMBERS.get(metric, ".1%"))
+
+
+def _detail(detail: dict[str, Any]) -> str:
+    if not isinstance(detail, dict):
+        return ""
+    if detail.get("ci_low") is not None and detail.get("ci_high") is not None:
+        low, high = detail["ci_low"], detail["ci_high"]
+        if isinstance(low, float) and not math.isnan(low):
+            return f"95% CI {100 * low:.0f}–{100 * high:.0f} %"
+    if "gold_rate" in detail:
+        return f"judge {detail['judge_rate']:.1%} vs gold {detail['gold_rate']:.1%}"
+    if "self_model" in detail:
+        return f"own model: {detail['self_model']} (raw rate, no gold labels)"
+    if "agreement_with_debiased" in detail:
+        return f"agrees with the debiased verdict {detail['agreement_with_debiased']:.1%}"
+    if "cycles" in detail:
+        return f"{detail['cycles']} cycles on {detail['prompts_with_cycles']} prompts"
+    if "judges" in detail:
+        return ", ".join(detail["judges"])
+    return str(detail.get("what", ""))
+
+
+def report_table(metrics: pd.DataFrame, *, title: str) -> Table:
+    """A rich table of a report: section, measure, value, n and a short detail."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for name, justify in (
+        ("Section", "left"),
+        ("Measure", "left"),
+        ("Value", "right"),
+        ("N", "right"),
+        ("Detail", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in metrics.to_dict("records"):
+        n = row.get("n")
+        table.add_row(
+            str(row["section"]),
+            str(row["metric"]),
+            format_value(str(row["metric"]), row["value"]),
+            "–" if n is None or (isinstance(n, float) and math.isnan(n)) else f"{int(n):,}",
+            _detail(row.get("detail") or {}),
+        )
+    return table
+
+
+def comparison_rich_table(frame: pd.DataFrame) -> Table:
+    """A rich table of :func:`judgekit.meta_report.comparison_table`'s frame."""
+    table = Table(title="Judges compared", title_justify="left", header_style="bold")
+    for column in frame.columns:
+        table.add_column(column, justify="left" if column in ("judge", "run_id") else "right")
+    for row in frame.to_dict("records"):
+        table.add_row(
+            *[
+                str(row[c]) if c in ("judge", "run_id") else format_value(c, row[c])
+                for c in frame.columns
+            ]
+        )
+    return table
+
+
+def _lc_table(lc: pd.DataFrame) -> Table:
+    table = Table(title="Length control", title_justify="left", header_style="bold")
+    for name in ("Model", "Win rate", "LC win rate", "N"):
+        table.add_column(name, justify="left" if name == "Model" else "right")
+    for row in lc.sort_values("lc_win_rate", ascending=False).to_dict("records"):
+        table.add_row(
+            str(row["model"]), f"{row['win_rate']:.1%}", f"{row['lc_win_rate']:.1%}", str(row["n"])
+        )
+    return table
+
+
+@click.command("meta")
+@click.argument("outputs", nargs=-1, type=click.Path(dir_okay=False))
+@click.option(
+    "--db",
+    default="judgekit.duckdb",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="DuckDB store; the report is stored with the run.",
+)
+@click.option("--run", "run_id", default=None, help="Run id (default: the latest finished run).")
+@click.option(
+    "--human",
+    "human_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Human labels: prompt_id/model_a/model_b/winner rows, MT-Bench human judgments, "
+    "Chatbot Arena battles or AlpacaEval annotations.",
+)
+@click.option(
+    "--human-format",
+    type=click.Choice(LABEL_FORMATS),
+    default="auto",
+    show_default=True,
+    help="Format of the --human file.",
+)
+@click.option(
+    "--judges",
+    default=None,
+    help="Comma-separated judge ids: judge OUTPUTS with each and compare them with --human.",
+)
+@click.option(
+    "--self-model",
+    default=None,
+    help="The candidate made by the judge's own model (default: inferred from the judge id).",
+)
+@click.option(
+    "--schedule",
+    default="all-pairs",
+    show_default=True,
+    help="With --judges: all-pairs, baseline:MODEL or sample:N.",
+)
+@click.option("--base-url", default=None, help="With --judges: an OpenAI-compatible base URL.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead.")
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
+)
+def meta(
+    outputs: tuple[str, ...],
+    db: str,
+    run_id: str | None,
+    human_path: str | None,
+    human_format: str,
+    judges: str | None,
+    self_model: str | None,
+    schedule: str,
+    base_url: str | None,
+    as_json: bool,
+    progress: bool,
+) -> None:
+    """Print how far a judge can be trusted: agreement with humans, consistency, biases and
+    operations.
+
+    Without --judges, report on a stored run (--run, default the latest). With --judges,
+    judge OUTPUTS with each judge (each a run in --db) and compare the judges against the
+    human labels.
+
+    \b
+    Example:
+      judgekit meta --db judgekit.duckdb --human human_judgments.json
+      judgekit meta --judges hf/smollm2,openai/gpt-4o-mini --human labels.jsonl a.jsonl b.jsonl
+    """
+    from judgekit.errors import StoreError
+    from judgekit.human import load_human_labels
+    from judgekit.meta_report import judge_report
+    from judgekit.store import queries
+    from judgekit.store.db import open_store
+
+    labels = (
+        load_human_labels(human_path, format=human_format)  # type: ignore[arg-type]
+        if human_path
+        else None
+    )
+    if judges:
+        ids = [j.strip() for j in judges.split(",") if j.strip()]
+        if not outputs:
+            raise click.UsageError("--judges needs the OUTPUTS files to judge")
+        if labels is None:
+            raise click.UsageError("--judges compares judges against --human labels")
+        frame = _compare_judges(
+            ids,
+            outputs=list(outputs),
+            db=db,
+            labels=labels,
+            schedule=schedule,
+            base_url=base_url,
+            progress=progress and not as_json,
+        )
+        if as_json:
+            print_json(json.loads(frame.to_json(orient="records")))
+        else:
+            stdout.print(comparison_rich_table(frame))
+        return
+    if outputs:
+        raise click.UsageError("OUTPUTS are judged only with --judges")
+    if not Path(db).exists():
+        raise StoreError(f"{db}: no such store; run `judgekit compare` first")
+    with open_store(db) as store:
+        run_id = run_id or queries.latest_run_id(store)
+        report = judge_report(store, run_id=run_id, human=labels, self_model=self_model)
+    if as_json:
+        print_json(report.to_json())
+        return
+    stdout.print(report_table(report.metrics, title=f"Judge quality · run {run_id}"))
+    if not report.length_control.empty:
+        stdout.print(_lc_table(report.length_control))
+    for note in report.notes:
+        stderr.print(f"note: {note}", soft_wrap=True)
+
+
+def _compare_judges(
+    ids: list[str],
+    *,
+    outputs: list[str],
+    db: str,
+    labels: Any,
+    schedule: str,
+    base_url: str | None,
+    progress: bool,
+) -> pd.DataFrame:
+    """Judge the outputs with each judge (one run each) and tabulate their reports."""
+    from judgekit.api import compare
+    from judgekit.judges.base import JudgeOptions
+    from judgekit.meta_report import comparison_table, judge_report
+    from judgekit.store.db import open_store
+
+    reports = {}
+    for judge_id in ids:
+        result = compare(
+            outputs,
+            judge=judge_id,
+            db=db,
+            judge_options=JudgeOptions(base_url=base_url),
+            progress=progress,
+            schedule=schedule,
+            bootstrap=0,
+        )
+        with open_store(db) as store:
+            reports[judge_id] = judge_report(store, run_id=result.run_id, human=labels)
+    return comparison_table(reports)
