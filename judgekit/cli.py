@@ -57,8 +57,9 @@ def _register() -> None:
     from judgekit.commands.judges import judges
     from judgekit.commands.leaderboard import leaderboard
     from judgekit.commands.meta import meta
+    from judgekit.commands.rank import rank
 
-    for command in (compare, dashboard, export, import_, judges, leaderboard, meta):
+    for command in (compare, dashboard, export, import_, judges, leaderboard, meta, rank):
         cli.add_command(command)
 
 
