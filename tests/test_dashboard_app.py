@@ -35,6 +35,7 @@ from tests.test_dashboard_queries import (  # noqa: E402
     XSS_OUTPUT,
     XSS_PROMPT,
     build_store,
+    usable_comparisons,
 )
 
 APP = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
@@ -135,7 +136,8 @@ def test_leaderboard_switchers_cover_methods_categories_and_criteria(
     with open_store(path, read_only=True) as store:
         facts = views.leaderboard(store, run_id=ids["scripted"], method="bt", category="facts")
     assert at.dataframe[0].value.equals(views.display_board(facts))
-    assert facts.computed and at.dataframe[0].value["Comparisons"].sum() == 2 * 18
+    usable = usable_comparisons(path, ids["scripted"], category="facts")
+    assert facts.computed and at.dataframe[0].value["Comparisons"].sum() == 2 * usable
     # A grade run offers the rubric's criteria instead.
     _select(at, "Run").set_value(ids["grade"]).run()
     assert _select(at, "Method").options == ["Mean rubric score"]
@@ -159,7 +161,7 @@ def test_head_to_head_page_draws_observed_and_predicted_matrices(
     np.testing.assert_allclose(got, expected)
     assert got[0, 3] > 0.9  # atlas against the worst model
     assert observed["data"][0]["x"] == [views.inert_label(m) for m in order]
-    assert at.dataframe[0].value.to_numpy().sum() == 2 * 42
+    assert at.dataframe[0].value.to_numpy().sum() == 2 * usable_comparisons(path, ids["scripted"])
 
 
 def test_judge_quality_page_reports_flips_failures_usage_and_no_human_labels(

@@ -90,7 +90,10 @@ def pairwise_script(request: JudgeRequest) -> JudgeResponse:
     if digest % 13 == 0:
         text = "I cannot decide between these."
     else:
-        if digest % 5 == 0 or STRENGTH[first] > STRENGTH[second]:
+        # The position bias hits only the weakest model shown first, so that the flips and
+        # ties it causes cannot reorder the others whatever the prompt text hashes to.
+        biased = first == MALLORY and digest % 2 == 0
+        if biased or STRENGTH[first] > STRENGTH[second]:
             letter = "A"
         elif STRENGTH[first] == STRENGTH[second]:
             letter = "C"
@@ -112,6 +115,15 @@ def _grade_script(request: JudgeRequest) -> JudgeResponse:
     top = str(2 + STRENGTH[model])
     probs = {str(k): (0.6 if str(k) == top else 0.1) for k in range(1, 6)}
     return JudgeResponse(text=top, choice_probs=probs)
+
+
+def usable_comparisons(path: Path, run_id: str, *, category: str | None = None) -> int:
+    """Comparisons of a run that were not lost to a parse failure (hashes decide which)."""
+    with open_store(path, read_only=True) as store:
+        frame = queries.outcomes(store, run_id=run_id)
+    if category is not None:
+        frame = frame[frame["prompt_id"].isin(CATEGORIES[category])]
+    return int((frame["status"] == "ok").sum())
 
 
 def build_store(path: Path) -> dict[str, str]:
@@ -424,7 +436,8 @@ def test_head_to_head_of_a_run(filled: tuple[Path, dict[str, str]]) -> None:
     predicted = result.predicted.to_numpy()
     assert np.allclose(predicted[off] + predicted.T[off], 1.0)
     assert result.predicted.loc["atlas", MALLORY] > 0.9
-    assert result.counts.to_numpy().sum() == 2 * 42  # 42 usable comparisons, two cells each
+    # Every usable comparison fills two cells of the count matrix.
+    assert result.counts.to_numpy().sum() == 2 * usable_comparisons(path, ids["scripted"])
 
 
 # -- judge quality ----------------------------------------------------------------------
