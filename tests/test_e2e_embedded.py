@@ -53,7 +53,7 @@ def test_compare_with_embedded_judge_end_to_end(tmp_path: Path) -> None:
     assert {c[0] for c in calls} == {"hf/smollm2"} and {c[1] for c in calls} == {"ok"}
     for _, _, probs, top in calls:
         probs = json.loads(probs)
-        assert set(probs) == {"A", "B", "C"} and sum(probs.values()) == pytest.approx(1.0)
+        assert set(probs) == {"A", "B"} and sum(probs.values()) == pytest.approx(1.0)
         assert top  # the raw top logprobs are kept for audit
     assert len(verdicts) == 12 and all(s == "ok" and t == pytest.approx(1) for s, t in verdicts)
     assert outcomes == (6,)

@@ -118,7 +118,7 @@ def test_request_rendering_and_hash_stability() -> None:
     text = req.messages[0].content
     assert text.index("RESPONSE A") < text.index("RESPONSE B")
     assert "[Reference answer]" in text and "$" not in text
-    assert req.choices == ("A", "B", "C") and req.max_tokens == 1
+    assert req.choices == ("A", "B") and req.max_tokens == 1
     again = render_request(item, a, b, spec=PairwiseSpec(), template=template)
     h = req.hash_for("hf/smollm2")
     assert h.startswith("v1:") and h == again.hash_for("hf/smollm2")

@@ -16,7 +16,6 @@ from typing import Literal
 
 from judgekit.plan import Comparison
 from judgekit.protocols.fencing import fence
-from judgekit.protocols.parse import CHOICES
 from judgekit.templates import PromptTemplate, load_template
 from judgekit.types import Candidate, Item, JudgeRequest, Message
 
@@ -31,17 +30,18 @@ DEFAULT_CRITERIA = (
     "question is worse than one that does."
 )
 OUTPUT_FORMAT: dict[VerdictMode, str] = {
-    "logprobs": (
-        "Reply with exactly one letter: A if Response A is better, B if Response B is better, "
-        "or C if they are equally good."
-    ),
+    "logprobs": "Which response answers the question better, A or B?",
     "generate": (
         "First explain your comparison in two or three sentences. Then give your final verdict "
         'strictly in this format: "[[A]]" if Response A is better, "[[B]]" if Response B is '
         'better, or "[[C]]" for a tie.'
     ),
 }
-LOGPROB_PREFIX = "Verdict:"
+# Ending the prompt mid-sentence makes the next token the verdict letter. A tie option is
+# not offered here: small judges put near-random mass on it; the two orders average to a tie
+# when the judge cannot tell the responses apart.
+LOGPROB_PREFIX = "The better response is Response"
+LOGPROB_CHOICES = ("A", "B")
 GENERATE_MAX_TOKENS = 320
 
 
@@ -88,7 +88,10 @@ def render_request(
     messages = (Message(role="user", content=text),)
     if spec.mode == "logprobs":
         return JudgeRequest(
-            messages=messages, choices=CHOICES, assistant_prefix=LOGPROB_PREFIX, max_tokens=1
+            messages=messages,
+            choices=LOGPROB_CHOICES,
+            assistant_prefix=LOGPROB_PREFIX,
+            max_tokens=1,
         )
     return JudgeRequest(messages=messages, max_tokens=GENERATE_MAX_TOKENS)
 
