@@ -9,7 +9,9 @@ from judgekit.errors import (
     MissingDependencyError,
     StoreError,
 )
+from judgekit.icai import ConstitutionResult, constitution
 from judgekit.panel import compare_panel
+from judgekit.rubrics import checklist, grade, select_best
 from judgekit.types import Candidate, Item, JudgeRequest, JudgeResponse, Outcome, Ratings, Verdict
 
 __version__ = "0.1.0"
@@ -17,6 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Candidate",
     "CompareResult",
+    "ConstitutionResult",
     "ConfigError",
     "InputError",
     "Item",
@@ -30,6 +33,10 @@ __all__ = [
     "StoreError",
     "Verdict",
     "__version__",
+    "checklist",
     "compare",
     "compare_panel",
+    "constitution",
+    "grade",
+    "select_best",
 ]

@@ -152,9 +152,16 @@ def compare(
     mode = opts.verdict
     if mode == "auto":
         mode = "logprobs" if judge_obj.supports_logprobs else "generate"
+    criteria = opts.criteria
+    if opts.rubric is not None:
+        # Relative grading: the rubric's criteria (or a constitution's principles) judge the pair.
+        from judgekit.protocols.pointwise import criteria_text
+        from judgekit.rubrics import load_rubric
+
+        criteria = criteria_text(load_rubric(opts.rubric))
     spec = PairwiseSpec(
         mode=mode,
-        criteria=opts.criteria or PairwiseSpec().criteria,
+        criteria=criteria or PairwiseSpec().criteria,
         template=opts.template,
         fenced=opts.fenced,
     )

@@ -51,15 +51,32 @@ def cli(verbose: bool) -> None:
 
 
 def _register() -> None:
+    from judgekit.commands.checklist import checklist
     from judgekit.commands.compare import compare
+    from judgekit.commands.constitution import constitution
     from judgekit.commands.dashboard import dashboard
     from judgekit.commands.formats import export, import_
+    from judgekit.commands.grade import grade
     from judgekit.commands.judges import judges
     from judgekit.commands.leaderboard import leaderboard
     from judgekit.commands.meta import meta
     from judgekit.commands.rank import rank
+    from judgekit.commands.rubrics import rubrics
 
-    for command in (compare, dashboard, export, import_, judges, leaderboard, meta, rank):
+    for command in (
+        checklist,
+        compare,
+        constitution,
+        dashboard,
+        export,
+        grade,
+        import_,
+        judges,
+        leaderboard,
+        meta,
+        rank,
+        rubrics,
+    ):
         cli.add_command(command)
 
 

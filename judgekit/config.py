@@ -25,6 +25,8 @@ class CompareOptions(BaseModel):
     """What a discrete verdict that flips with the order becomes."""
     criteria: str | None = None
     """Judging criteria placed in the pairwise prompt (default: general helpfulness)."""
+    rubric: str | None = None
+    """A rubric name or YAML path (also a constitution); its criteria go into the prompt."""
     template: str = "pairwise"
     """Pairwise prompt template name (rubrics/templates/NAME.md) or path."""
     fenced: bool = True

@@ -149,3 +149,15 @@ def test_baseline_schedule_compares_only_against_baseline(
     )
     assert len(result.outcomes) == 6
     assert result.outcomes.apply(lambda r: "okay" in (r.model_a, r.model_b), axis=1).all()
+
+
+def test_rubric_criteria_go_into_the_pairwise_prompt(
+    arena_files: list[Path], tmp_path: Path
+) -> None:
+    from judgekit.protocols.pointwise import criteria_text
+    from judgekit.rubrics import load_rubric
+
+    judge = HashJudge()
+    judgekit.compare(arena_files, judge=judge, db=":memory:", bootstrap=0, rubric="conciseness")
+    expected = criteria_text(load_rubric("conciseness"))
+    assert expected and all(expected in r.messages[0].content for r in judge.calls)

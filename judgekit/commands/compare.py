@@ -84,6 +84,11 @@ from judgekit.commands.common import leaderboard_table, print_json, stderr, stdo
     show_default=True,
     help="What a discrete verdict that flips with the order becomes.",
 )
+@click.option(
+    "--rubric",
+    default=None,
+    help="Rubric name or YAML path (e.g. a constitution); its criteria judge the pair.",
+)
 @click.option("--criteria", default=None, help="Judging criteria for the pairwise prompt.")
 @click.option(
     "--template",
@@ -132,6 +137,7 @@ def compare(
     seed: int,
     verdict: str,
     disagreement: str,
+    rubric: str | None,
     criteria: str | None,
     template: str,
     ties: str,
@@ -161,6 +167,7 @@ def compare(
         seed=seed,
         verdict=verdict,  # type: ignore[arg-type]
         disagreement=disagreement,  # type: ignore[arg-type]
+        rubric=rubric,
         criteria=criteria,
         template=template,
         bootstrap=bootstrap,
