@@ -292,7 +292,10 @@ def run_adaptive(
     if mode == "auto":
         mode = "logprobs" if judge_obj.supports_logprobs else "generate"
     spec = PairwiseSpec(
-        mode=mode, criteria=opts.criteria or PairwiseSpec().criteria, template=opts.template
+        mode=mode,
+        criteria=api.judging_criteria(opts) or PairwiseSpec().criteria,
+        template=opts.template,
+        fenced=opts.fenced,
     )
     config = {
         **opts.model_dump(),

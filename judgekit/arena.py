@@ -87,11 +87,20 @@ class ArenaConfig(BaseModel):
     """Bootstrap rounds for the Plackett-Luce leaderboard's 95 % CIs (0 = none)."""
 
     _source: Path | None = PrivateAttr(default=None)
+    _lines: dict[str, int] = PrivateAttr(default_factory=dict)
 
     @property
     def source(self) -> Path | None:
         """The YAML file this config was loaded from, if any."""
         return self._source
+
+    def where(self, key: str) -> str:
+        """``FILE:LINE: key`` for an error about ``key`` (as much of it as is known), so
+        that a bad value found after loading still points at the line to fix."""
+        if self._source is None:
+            return key
+        line = self._lines.get(key)
+        return f"{self._source}:{line}: {key}" if line else f"{self._source}: {key}"
 
     @property
     def base_dir(self) -> Path:
@@ -114,8 +123,10 @@ class ArenaConfig(BaseModel):
             full = pattern if Path(pattern).is_absolute() else str(self.base_dir / pattern)
             matches = sorted(Path(p) for p in glob.glob(full))
             if not matches:
-                where = f"{self._source}: " if self._source else ""
-                raise ConfigError(f"{where}candidates: no file matches {pattern!r}")
+                raise ConfigError(
+                    f"{self.where('candidates')}: no file matches {pattern!r} "
+                    f"(relative paths start at {self.base_dir})"
+                )
             files.extend(m for m in matches if m not in files)
         return files
 
@@ -133,14 +144,26 @@ class ArenaConfig(BaseModel):
         )
 
 
-def _key_lines(text: str) -> dict[str, int]:
+def _key_lines(text: str, *, source: Path | None = None) -> dict[str, int]:
+    """Line of each top-level key. With ``source``, a key given twice is a ConfigError:
+    YAML would silently keep the last value, and the user meant one of them."""
     try:
         node = yaml.compose(text)
     except yaml.YAMLError:
         return {}
     if not isinstance(node, yaml.MappingNode):
         return {}
-    return {k.value: k.start_mark.line + 1 for k, _ in node.value if hasattr(k, "value")}
+    lines: dict[str, int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            continue
+        line = key.start_mark.line + 1
+        if key.value in lines and source is not None:
+            raise ConfigError(
+                f"{source}:{line}: {key.value}: key given twice (first at line {lines[key.value]})"
+            )
+        lines.setdefault(key.value, line)
+    return lines
 
 
 def load_arena(path: str | Path) -> ArenaConfig:
@@ -153,7 +176,12 @@ def load_arena(path: str | Path) -> ArenaConfig:
     source = Path(path)
     if not source.is_file():
         raise ConfigError(f"arena file not found: {source}")
-    text = source.read_text(encoding="utf-8")
+    try:
+        text = source.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{source}: not UTF-8 text (byte {exc.start}); save the arena file as UTF-8"
+        ) from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -162,18 +190,20 @@ def load_arena(path: str | Path) -> ArenaConfig:
         raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: an arena file must be a mapping of keys to values")
+    lines = _key_lines(text, source=source)
     try:
         config = ArenaConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = _key_lines(text)
         messages = []
         for error in exc.errors():
             loc = ".".join(str(p) for p in error["loc"]) or "(top level)"
             top = str(error["loc"][0]) if error["loc"] else ""
             line = f":{lines[top]}" if top in lines else ""
-            messages.append(f"{source}{line}: {loc}: {error['msg']}")
+            msg = "required key is missing" if error["type"] == "missing" else error["msg"]
+            messages.append(f"{source}{line}: {loc}: {msg}")
         raise ConfigError("\n".join(messages)) from None
     config._source = source.resolve()
+    config._lines = lines
     return config
 
 

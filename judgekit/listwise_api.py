@@ -4,7 +4,7 @@ and rank Best-of-N responses by sorting. Each stores what it judged and returns 
 - :func:`compare_listwise`: ``judgekit compare --protocol listwise --k K``. Every prompt's
   models are ranked in lists of K, each list in several orders; rankings are un-permuted
   and aggregated by Plackett-Luce (:func:`judgekit.rank.plackett_luce`).
-- :func:`run_arena`: ``judgekit arena run arenas/NAME.yaml``; see :mod:`judgekit.arena`.
+- the K-wise arena (``judgekit arena run``) reuses these helpers: :mod:`judgekit.arena_run`.
 - :func:`rank_best_of_n`: one prompt, N responses, a batched and cached merge sort with the
   pairwise judge (:mod:`judgekit.sorting`).
 """
@@ -17,7 +17,6 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,16 +28,6 @@ from judgekit.api import (
     OutputsArg,
     _as_list,
     _input_tables,
-)
-from judgekit.arena import (
-    ArenaConfig,
-    ArenaState,
-    describe_state,
-    load_arena,
-    plan_rounds,
-    replay_rounds,
-    restrict_to_prompt_set,
-    run_id_for,
 )
 from judgekit.errors import ConfigError
 from judgekit.io.outputs import OutputSet, load_outputs
@@ -54,28 +43,23 @@ from judgekit.protocols.listwise import (
     Scheme,
     check_k,
     combine_permutations,
-    load_listwise_template,
     orders_per_list,
     plan_lists,
     plan_listwise_requests,
-    render_listwise,
     unpermute,
 )
 from judgekit.protocols.listwise_parse import parse_listwise
-from judgekit.rank import RankingData, openskill_ratings, plackett_luce, ratings_frame
+from judgekit.rank import RankingData, plackett_luce, ratings_frame
 from judgekit.runner import EMPTY_STATS, ExecutionStats, execute
 from judgekit.sorting import BestOfNResult, rank_best_of_n
-from judgekit.store import arena_queries
 from judgekit.store.db import Store, open_store
 from judgekit.types import Candidate, Outcome
 
 __all__ = [
-    "ArenaResult",
     "BestOfNResult",
     "ListwiseOptions",
     "compare_listwise",
     "rank_best_of_n",
-    "run_arena",
 ]
 
 log = logging.getLogger("judgekit")
@@ -127,8 +111,10 @@ class ListwiseOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    k: int = Field(default=4, ge=2, le=20)
-    """Models per list; prompts with more models are split into overlapping blocks."""
+    k: int | None = Field(default=None, ge=2, le=20)
+    """Models per list (default 4, or the number of models when fewer); prompts with more
+    models are split into overlapping blocks. A ``k`` larger than the number of models is
+    an error: it would silently judge smaller lists than asked for."""
     permutations: int | None = Field(default=None, ge=1)
     """Orders per list (judge calls); default K, which with cyclic shifts shows every
     candidate in every slot once."""
@@ -144,6 +130,20 @@ class ListwiseOptions(BaseModel):
     """Listwise prompt template (rubrics/templates/NAME.md) or path."""
     bootstrap: int = Field(default=200, ge=0)
     """Bootstrap rounds over rankings for the Plackett-Luce CIs (0 = none)."""
+
+
+DEFAULT_K = 4
+
+
+def _list_size(k: int | None, models: Sequence[str]) -> int:
+    if k is None:
+        return min(DEFAULT_K, len(models))
+    if k > len(models):
+        raise ConfigError(
+            f"k (--k) = {k} is larger than the number of models ({len(models)}: "
+            f"{', '.join(models)}); use --k {len(models)} or fewer"
+        )
+    return k
 
 
 def _listwise_rows(
@@ -216,17 +216,19 @@ def compare_listwise(
             len(data.skipped_prompts),
             ", ".join(data.skipped_prompts[:5]) + (" …" if len(data.skipped_prompts) > 5 else ""),
         )
+    k = _list_size(opts.k, data.models)
     by_prompt = data.by_prompt()
-    lists = plan_lists({p: list(c) for p, c in by_prompt.items()}, k=opts.k, seed=opts.seed)
+    lists = plan_lists({p: list(c) for p, c in by_prompt.items()}, k=k, seed=opts.seed)
     judge_obj = get_judge(judge, options=judge_options) if isinstance(judge, str) else judge
     mode = _mode(opts.verdict, judge_obj)
     check_k(max(len(cl.models) for cl in lists), mode=mode)
     spec = ListwiseSpec(
         mode=mode, criteria=opts.criteria or ListwiseSpec().criteria, template=opts.template
     )
-    n_perm = opts.permutations or opts.k
+    n_perm = opts.permutations or k
     config = {
         **opts.model_dump(),
+        "k": k,
         "protocol": "listwise",
         "permutations": n_perm,
         "verdict_mode": mode,
@@ -377,219 +379,3 @@ def _judge_lists(
             lambda v: json.loads(v) if isinstance(v, str) else None
         )
     return (pd.concat(outcome_frames, ignore_index=True), verdicts_frame), totals, rankings
-
-
-# -- judgekit arena run ---------------------------------------------------------------------------
-
-
-@dataclass
-class ArenaResult:
-    """What :func:`run_arena` returns."""
-
-    run_id: str
-    leaderboard: pd.DataFrame
-    rounds: pd.DataFrame
-    state: ArenaState
-    stats: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "leaderboard": json.loads(self.leaderboard.to_json(orient="records")),
-            "stats": self.stats,
-        }
-
-
-def _arena_leaderboards(
-    state: ArenaState, prompts_of_rounds: Sequence[str], *, bootstrap: int, seed: int
-) -> dict[str, pd.DataFrame]:
-    """Plackett-Luce (the leaderboard), openskill (the online ratings that steer
-    matchmaking) and Bradley-Terry on the implied pairs, each with μ, σ and rounds.
-
-    openskill's sequential moment matching is what makes matchmaking cheap, but a batch
-    Plackett-Luce fit of the same rankings orders models better (it weighs every round
-    equally instead of locking in early, noisy updates), so it ranks the leaderboard."""
-    models = state.models
-    names = [[models[i] for i in r] for r in state.rankings]
-    outcomes = outcomes_frame(
-        [
-            o
-            for pid, r in zip(prompts_of_rounds, names, strict=True)
-            for o in _ranking_outcomes(pid, r)
-        ]
-    )
-    data = RankingData(models=models, rankings=tuple(state.rankings))
-    skill = openskill_ratings(data)
-    extra = pd.DataFrame(
-        {
-            "model": list(models),
-            "mu": list(skill.extras["mu"]),
-            "sigma": list(skill.extras["sigma"]),
-            "rounds": [int(x) for x in state.appearances],
-        }
-    )
-    boards = {"openskill": _board(skill, outcomes, extra=extra)}
-    if state.rankings:
-        pl = plackett_luce(data, bootstrap=bootstrap, seed=seed)
-        boards["pl"] = _board(pl, outcomes, extra=extra)
-        bt = build_leaderboard(outcomes, models=models, bootstrap=0)
-        boards["bt"] = bt.merge(extra, on="model", how="left")
-    return boards
-
-
-def run_arena(
-    arena: str | Path | ArenaConfig,
-    *,
-    db: str | Path = "judgekit.duckdb",
-    budget: int | None = None,
-    judge: Judge | None = None,
-    judge_options: JudgeOptions | None = None,
-    progress: bool = False,
-) -> ArenaResult:
-    """Run (or resume) a K-wise arena until its budget or until every σ is small.
-
-    Args:
-        arena: an arena YAML path or a loaded :class:`~judgekit.arena.ArenaConfig`.
-        db: the DuckDB store; the arena's rounds live there and a re-run resumes them.
-        budget: total rounds, overriding the file's ``budget`` (raise it to extend a
-            finished arena).
-        judge: a Judge object to use instead of building the file's ``judge`` id.
-        judge_options: backend options overriding the file's ``judge_options``.
-        progress: show live progress (round, leader, largest σ) on stderr.
-
-    Returns:
-        An :class:`ArenaResult`: the Plackett-Luce leaderboard with each model's openskill μ,
-        σ and rounds (stored as method ``pl``; ``openskill`` and ``bt`` are stored too),
-        every stored round, the final state and stats.
-
-    Raises:
-        ConfigError, InputError, MissingDependencyError, StoreError.
-    """
-    config = arena if isinstance(arena, ArenaConfig) else load_arena(arena)
-    total = budget if budget is not None else config.budget
-    if total < 1:
-        raise ConfigError(f"budget must be >= 1 round, got {total}")
-    data = restrict_to_prompt_set(load_outputs(config.candidate_files()), config)
-    by_prompt = data.by_prompt()
-    models = data.models
-    index = {m: i for i, m in enumerate(models)}
-    prompts = {pid: sorted(index[m] for m in cands) for pid, cands in by_prompt.items()}
-    judge_obj = judge or get_judge(config.judge, options=judge_options or config.judge_options)
-    mode = _mode(config.verdict, judge_obj)
-    k = min(config.k, len(models))
-    check_k(k, mode=mode)
-    spec = ListwiseSpec(
-        mode=mode, criteria=config.criteria or ListwiseSpec().criteria, template=config.template
-    )
-    template = load_listwise_template(spec.template)
-    prefix = LOGPROB_PREFIX if mode == "logprobs" else ""
-    run_id = run_id_for(config, inputs_digest=data.digest(), judge_id=judge_obj.id, mode=mode)
-    run_config = {
-        **config.model_dump(mode="json", exclude={"judge_options"}),
-        "name": config.arena_name,
-        "budget": total,
-        "inputs": data.sources,
-        "verdict_mode": mode,
-        "judge": judge_obj.id,
-    }
-    store = open_store(db)
-    with store, store.writer_lock():
-        store.create_run(kind="arena", config=run_config, run_id=run_id)
-        store.replace_rows(run_id, _input_tables(run_id, data))
-        state = replay_rounds(store, run_id, models)
-        resumed = state.rounds
-        totals = EMPTY_STATS
-        stop = "budget"
-        bar = make_progress(enabled=progress)
-        try:
-            with bar:
-                task = bar.add_task(
-                    describe_state(state), total=total, completed=min(resumed, total)
-                )
-                while state.rounds < total:
-                    if bool((state.sigma < config.sigma_threshold).all()):
-                        stop = "converged"
-                        break
-                    planned = plan_rounds(
-                        state,
-                        prompts=prompts,
-                        k=k,
-                        seed=config.seed,
-                        count=min(config.batch, total - state.rounds),
-                    )
-                    requests = [
-                        render_listwise(
-                            data.items[p.prompt_id],
-                            [by_prompt[p.prompt_id][models[m]] for m in p.shown],
-                            spec=spec,
-                            template=template,
-                        )
-                        for p in planned
-                    ]
-                    responses, stats = execute(requests, judge=judge_obj, store=store)
-                    totals = totals + stats
-                    rows = []
-                    for p, request, response in zip(planned, requests, responses, strict=True):
-                        verdict = parse_listwise(response, k=len(p.models), prefix=prefix)
-                        ranking = probs = None
-                        if verdict.status == "ok":
-                            canon, by_candidate = unpermute(verdict, p.order)
-                            ranking = tuple(p.models[c] for c in canon)
-                            if by_candidate is not None:
-                                probs = {
-                                    models[m]: q
-                                    for m, q in zip(p.models, by_candidate, strict=True)
-                                }
-                        state.apply(ranking, prompt_id=p.prompt_id)
-                        rows.append(
-                            {
-                                "run_id": run_id,
-                                "round_index": p.index,
-                                "prompt_id": p.prompt_id,
-                                "models": json.dumps([models[m] for m in p.models]),
-                                "shown": json.dumps([models[m] for m in p.shown]),
-                                "request_hash": request.hash_for(judge_obj.id),
-                                "status": verdict.status,
-                                "ranking": _json(
-                                    None if ranking is None else [models[m] for m in ranking]
-                                ),
-                                "first_probs": _json(probs),
-                                "raw": verdict.raw,
-                                "error": verdict.error,
-                                "mu_after": json.dumps({models[m]: state.mu[m] for m in p.models}),
-                                "sigma_after": json.dumps(
-                                    {models[m]: state.sigma[m] for m in p.models}
-                                ),
-                                "created_at": pd.Timestamp.now(),
-                            }
-                        )
-                    # One transaction per batch: a round is stored whole or not at all.
-                    store.append_rows({"arena_rounds": pd.DataFrame(rows)})
-                    bar.update(task, completed=state.rounds, description=describe_state(state))
-        except BaseException:
-            store.finish_run(run_id, status="interrupted")
-            raise
-        rounds = arena_queries.arena_rounds(store, run_id=run_id)
-        ok_prompts = rounds.loc[rounds["status"] == "ok", "prompt_id"].tolist()
-        boards = _arena_leaderboards(
-            state, ok_prompts, bootstrap=config.bootstrap, seed=config.seed
-        )
-        for method, board in boards.items():
-            store.write_ratings(run_id=run_id, method=method, frame=board)
-        stats_out = {
-            "rounds": state.rounds,
-            "budget": total,
-            "resumed_from": resumed,
-            "new_rounds": state.rounds - resumed,
-            "failed_rounds": state.failed,
-            "judge_calls_made": totals.called,
-            "judge_calls_cached": totals.cached,
-            "judge_calls_failed": totals.failed,
-            "max_sigma": float(state.sigma.max()),
-            "stop": stop,
-        }
-        store.finish_run(run_id, stats=stats_out)
-    board = boards.get("pl", boards["openskill"])
-    return ArenaResult(
-        run_id=run_id, leaderboard=board, rounds=rounds, state=state, stats=stats_out
-    )

@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from judgekit.arena import ArenaState, choose_match, load_arena, round_rng
+from judgekit.arena_run import run_arena
 from judgekit.cli import JudgekitGroup
 from judgekit.commands.arena import arena as arena_group
 from judgekit.errors import ConfigError
 from judgekit.judges.fakes import ScriptedJudge
-from judgekit.listwise_api import run_arena
 from judgekit.rank import RankingData, openskill_ratings
 from judgekit.types import JudgeRequest, JudgeResponse
 from tests.conftest import write_jsonl
@@ -106,7 +106,7 @@ def test_arena_file_errors_name_the_file_line_and_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="arena file not found"):
         load_arena(tmp_path / "missing.yaml")
     config = load_arena(write_arena(tmp_path, candidates=["nothing/*.jsonl"]))
-    with pytest.raises(ConfigError, match=r"toy.yaml: candidates: no file matches"):
+    with pytest.raises(ConfigError, match=r"toy.yaml:1: candidates: no file matches"):
         config.candidate_files()
 
 
@@ -252,3 +252,64 @@ def test_every_arena_command_has_help() -> None:
     assert isinstance(arena_group, click.Group)
     for name, command in arena_group.commands.items():
         assert command.help, name
+
+
+BAD_INPUTS = Path(__file__).parent / "fixtures" / "bad_inputs" / "arena"
+
+
+def _bad_cases() -> list[dict[str, object]]:
+    import yaml
+
+    cases = yaml.safe_load((BAD_INPUTS / "cases.yaml").read_text(encoding="utf-8"))["cases"]
+    return list(cases)
+
+
+@pytest.fixture(scope="module")
+def filled_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding an earlier run, as the bad-input harness gives each case."""
+    from judgekit.api import compare
+
+    db = tmp_path_factory.mktemp("bad-arena") / "filled.duckdb"
+    outputs = sorted((BAD_INPUTS / "outputs").glob("[abg]*a.jsonl"))
+    compare(outputs, judge="fake/hash", db=db, bootstrap=0)
+    return db
+
+
+@pytest.mark.parametrize("case", _bad_cases(), ids=lambda c: str(c["file"]))
+def test_bad_arena_files_fail_clearly_and_leave_the_store_alone(
+    case: dict[str, object], filled_store: Path, tmp_path: Path
+) -> None:
+    from judgekit.cli import cli
+
+    db = tmp_path / "store.duckdb"
+    db.write_bytes(filled_store.read_bytes())
+    before = db.read_bytes()
+    fixture = BAD_INPUTS / str(case["file"])
+    assert fixture.is_file()
+    fill = {"{fixture}": str(fixture), "{dir}": str(BAD_INPUTS), "{db}": str(db)}
+    argv = [fill.get(str(a), str(a)) for a in case["argv"]]  # type: ignore[attr-defined]
+    result = CliRunner().invoke(cli, argv)
+    text = (result.output + (result.stderr or "")).lower()
+    assert result.exit_code != 0, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    for expected in case["expect"]:  # type: ignore[attr-defined]
+        assert str(expected).lower() in text, (expected, result.output)
+    assert db.read_bytes() == before
+    assert not (tmp_path / "store.duckdb.wal").exists()
+
+
+def test_the_bad_input_fixtures_cover_every_kind_of_mistake() -> None:
+    files = {str(c["file"]) for c in _bad_cases()}
+    for name in (
+        "truncated.yaml",
+        "wrong_type_k.yaml",
+        "missing_candidates.yaml",
+        "unknown_key.yaml",
+        "negative_budget.yaml",
+        "k_too_large.yaml",
+        "missing_output_file.yaml",
+        "duplicate_models.yaml",
+    ):
+        assert name in files
+    # Every case's file exists, so a typo in cases.yaml cannot pass as "an error was shown".
+    assert all((BAD_INPUTS / f).is_file() for f in files)

@@ -61,6 +61,12 @@ def arena() -> None:
     type=click.Path(dir_okay=False),
     help="DuckDB store; the arena's rounds are kept there and a re-run resumes them.",
 )
+@click.option(
+    "--judge",
+    "judge_id",
+    default=None,
+    help="Judge id overriding the file's judge (e.g. openai/MODEL, hf/smollm2).",
+)
 @click.option("--base-url", default=None, help="Base URL of an OpenAI-compatible judge server.")
 @click.option(
     "--batch-size",
@@ -79,6 +85,7 @@ def run(
     arena_file: str,
     budget: int | None,
     db: str,
+    judge_id: str | None,
     base_url: str | None,
     batch_size: int | None,
     as_json: bool,
@@ -97,7 +104,7 @@ def run(
       judgekit arena run arenas/demo.yaml --budget 40
     """
     from judgekit.arena import load_arena
-    from judgekit.listwise_api import run_arena
+    from judgekit.arena_run import run_arena
 
     config = load_arena(arena_file)
     judge_options = None
@@ -109,13 +116,18 @@ def run(
             update["batch_size"] = batch_size
         judge_options = config.judge_options.model_copy(update=update)
     result = run_arena(
-        config, db=db, budget=budget, judge_options=judge_options, progress=progress and not as_json
+        config,
+        db=db,
+        budget=budget,
+        judge=judge_id,
+        judge_options=judge_options,
+        progress=progress and not as_json,
     )
     if as_json:
         print_json(result.to_json())
         return
     s = result.stats
-    title = f"Arena {config.arena_name} · {config.judge} · k={config.k}"
+    title = f"Arena {config.arena_name} · {judge_id or config.judge} · k={s['k']}"
     stdout.print(arena_table(result.leaderboard, title=title))
     stderr.print(
         f"run {result.run_id} · {s['rounds']}/{s['budget']} rounds "
