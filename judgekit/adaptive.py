@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from scipy.special import ndtr, owens_t
 from scipy.stats import norm
 
 from judgekit.config import CompareOptions
@@ -129,12 +130,60 @@ def pair_gain(theta: FloatArray, cov: FloatArray) -> FloatArray:
     return gain
 
 
+def _wrong_after(d: FloatArray, var: FloatArray, moved: FloatArray) -> FloatArray:
+    """Expected posterior probability that a pair is in the wrong order after an outcome
+    that moves ``moved`` of its difference's variance ``var`` into its mean.
+
+    Preposterior analysis: the new mean is ``N(d, moved)`` and the new variance
+    ``var - moved``, so the expectation of ``Φ(-|mean| / sd)`` is a bivariate normal orthant
+    probability, ``2·T(d / √var, √(var - moved) / √moved)`` with Owen's T. It equals
+    ``Φ(-|d| / √var)`` when nothing moves and 0 when everything does.
+    """
+    moved = np.clip(moved, 1e-300, var * (1.0 - 1e-12))
+    slope = np.minimum(np.sqrt(var - moved) / np.sqrt(moved), 1e12)
+    return 2.0 * owens_t(d / np.sqrt(var), slope)
+
+
+def discordance_gain(
+    theta: FloatArray, cov: FloatArray, *, pairs: tuple[IntArray, IntArray]
+) -> FloatArray:
+    """Expected drop in the number of wrongly ordered pairs from one comparison of each of
+    ``pairs`` (arrays ``i``, ``j``).
+
+    Kendall τ counts discordant pairs, so this is the schedule's goal itself: a comparison
+    of ``i`` and ``j`` narrows (Laplace, rank-one) the posterior of every difference
+    ``θ_k - θ_l``, not only its own, and each pair's chance of being misordered falls by
+    ``Φ(-|Δ̂| / sd) - E[Φ(-|Δ̂'| / sd')]`` (:func:`_wrong_after`). The sum runs over the
+    2n - 3 pairs that share a model with ``(i, j)``, where nearly all of the change is, so
+    a choice costs O(n) per candidate instead of O(n²).
+    """
+    i, j = pairs
+    diag = np.diag(cov)
+    var = np.maximum(diag[:, None] + diag[None, :] - 2 * cov, 1e-12)
+    d = theta[:, None] - theta[None, :]
+    now = ndtr(-np.abs(d) / np.sqrt(var))
+    cols = np.arange(len(i))
+    spread = cov[:, i] - cov[:, j]  # (n, m): how each θ_k moves with Δ_ij
+    w = 1.0 / (np.exp(d[i, j] / 2) + np.exp(-d[i, j] / 2)) ** 2
+    scale = w / (1.0 + w * var[i, j])
+    total = np.zeros(len(i))
+    for end, skip in ((i, None), (j, i)):
+        moved = scale * (spread[end, cols][None, :] - spread) ** 2  # pairs (end, k)
+        gain = now[end, :].T - _wrong_after(d[end, :].T, var[end, :].T, moved)
+        gain[end, cols] = 0.0  # (end, end) is no pair
+        if skip is not None:
+            gain[skip, cols] = 0.0  # (j, i) was counted as (i, j)
+        total += gain.sum(axis=0)
+    return total
+
+
 def select_pairs(
     posterior: Posterior,
     *,
     batch: int,
     rng: np.random.Generator,
     capacity: IntArray | None = None,
+    criterion: str = "discordance",
 ) -> list[tuple[int, int]]:
     """Greedily choose ``batch`` pairs ``(i, j)``, ``i < j``, by expected information.
 
@@ -155,12 +204,18 @@ def select_pairs(
     upper = np.triu(np.ones((n, n), dtype=bool), 1)
     chosen: list[tuple[int, int]] = []
     for _ in range(batch):
-        gain = pair_gain(theta, cov) * jitter
         allowed = upper if cap is None else upper & (cap > 0)
         if not allowed.any():
             break
-        flat = int(np.argmax(np.where(allowed, gain, -1.0)))
-        i, j = divmod(flat, n)
+        if criterion == "discordance":
+            ii, jj = np.nonzero(allowed)
+            scores = discordance_gain(theta, cov, pairs=(ii, jj)) * jitter[ii, jj]
+            best = int(np.argmax(scores))
+            i, j = int(ii[best]), int(jj[best])
+        else:
+            gain = pair_gain(theta, cov) * jitter
+            flat = int(np.argmax(np.where(allowed, gain, -1.0)))
+            i, j = divmod(flat, n)
         chosen.append((i, j))
         if cap is not None:
             cap[i, j] -= 1

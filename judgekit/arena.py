@@ -412,9 +412,6 @@ def replay_rounds(store: Store, run_id: str, models: Sequence[str]) -> ArenaStat
 
 
 def describe_state(state: ArenaState) -> str:
-    """One line for live progress: round, leader and the largest σ."""
+    """One line for live progress: the leader and the largest σ (the bar counts rounds)."""
     best = int(state.mu.argmax())
-    return (
-        f"round {state.rounds} · leader {state.models[best]} (μ {state.mu[best]:.1f}) · "
-        f"max σ {state.sigma.max():.2f}"
-    )
+    return f"leader {state.models[best]} (μ {state.mu[best]:.1f}) · max σ {state.sigma.max():.2f}"

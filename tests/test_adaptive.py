@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 
@@ -177,3 +179,33 @@ def test_an_interrupted_adaptive_run_resumes_without_rejudging(
 def test_adaptive_needs_a_positive_budget(six_systems: list[Path]) -> None:
     with pytest.raises(ConfigError, match="budget"):
         run_adaptive(six_systems, budget=0, judge=ScriptedJudge(oracle), db=":memory:")
+
+
+def test_compare_cli_runs_the_adaptive_schedule(six_systems: list[Path], tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from judgekit.cli import cli
+
+    db = tmp_path / "cli.duckdb"
+    files = [str(f) for f in six_systems]
+    runner = CliRunner()
+    base = ["compare", *files, "--judge", "fake/hash", "--db", str(db), "--bootstrap", "0"]
+    result = runner.invoke(cli, [*base, "--schedule", "adaptive:12", "--json"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.stdout)["stats"]
+    assert stats["comparisons"] == 12 and stats["batches"] >= 1
+    con = duckdb.connect(str(db), read_only=True)
+    outcomes = con.execute("SELECT count(*) FROM outcomes").fetchone()
+    schedule = con.execute("SELECT config->>'schedule' FROM runs").fetchone()
+    con.close()
+    assert outcomes == (12,) and schedule == ("adaptive:12",)
+    before = db.read_bytes()
+    for bad, message in (
+        ("adaptive:-5", "BUDGET must be a positive number"),
+        ("adaptive:many", "BUDGET must be a positive number"),
+    ):
+        refused = runner.invoke(cli, [*base, "--schedule", bad])
+        assert refused.exit_code != 0 and message in refused.output, refused.output
+    panel = runner.invoke(cli, [*base, "--schedule", "adaptive:5", "--judge", "fake/always-a"])
+    assert panel.exit_code == 1 and "adaptive schedules choose pairs while judging" in panel.output
+    assert db.read_bytes() == before

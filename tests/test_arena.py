@@ -313,3 +313,17 @@ def test_the_bad_input_fixtures_cover_every_kind_of_mistake() -> None:
         assert name in files
     # Every case's file exists, so a typo in cases.yaml cannot pass as "an error was shown".
     assert all((BAD_INPUTS / f).is_file() for f in files)
+
+
+def test_arena_run_shows_live_progress(tmp_path: Path) -> None:
+    from judgekit.cli import cli
+
+    path = write_arena(tmp_path, budget=3, judge="fake/hash")
+    result = CliRunner().invoke(cli, ["arena", "run", str(path), "--db", str(tmp_path / "p.db")])
+    assert result.exit_code == 0, result.output
+    # The bar counts rounds against the budget and names the leader and the largest σ.
+    assert "3/3" in result.stderr and "leader " in result.stderr and "max σ" in result.stderr
+    quiet = CliRunner().invoke(
+        cli, ["arena", "run", str(path), "--db", str(tmp_path / "q.db"), "--no-progress"]
+    )
+    assert quiet.exit_code == 0 and "leader " not in quiet.stderr

@@ -173,3 +173,48 @@ def test_every_call_failing_is_a_clear_error(four_systems: list[Path]) -> None:
     judge = ScriptedJudge(lambda request: "pass", supports_logprobs=False)
     with pytest.raises(ConfigError, match="no usable ranking"):
         compare_listwise(four_systems, judge=judge, db=":memory:", k=4, permutations=1)
+
+
+def test_compare_cli_runs_listwise_and_rejects_bad_k(
+    four_systems: list[Path], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from judgekit.cli import cli
+
+    db = tmp_path / "cli.duckdb"
+    files = [str(f) for f in four_systems]
+    runner = CliRunner()
+    args = ["compare", *files, "--judge", "fake/hash", "--protocol", "listwise", "--db", str(db)]
+    result = runner.invoke(cli, [*args, "--k", "4", "--permutations", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.stdout)["stats"]
+    assert stats["lists"] == len(PROMPTS) and stats["judge_calls_made"] == 2 * len(PROMPTS)
+    con = duckdb.connect(str(db), read_only=True)
+    stored = con.execute("SELECT count(*), count(first_probs) FROM listwise_verdicts").fetchone()
+    methods = {r[0] for r in con.execute("SELECT DISTINCT method FROM ratings").fetchall()}
+    con.close()
+    assert stored == (2 * len(PROMPTS), 2 * len(PROMPTS)) and methods == {"pl", "bt"}
+    before = db.read_bytes()
+    too_big = runner.invoke(cli, [*args, "--k", "5"])
+    assert too_big.exit_code == 1
+    assert "k (--k) = 5 is larger than the number of models (4" in too_big.output
+    pairwise_k = runner.invoke(cli, [*args[:-4], "--db", str(db), "--k", "3"])
+    assert pairwise_k.exit_code == 1 and "apply to --protocol listwise" in pairwise_k.output
+    adaptive = runner.invoke(cli, [*args, "--schedule", "adaptive:10"])
+    assert adaptive.exit_code == 1 and "applies to the pairwise protocol" in adaptive.output
+    panel = runner.invoke(cli, [*args, "--judge", "fake/always-a"])
+    assert panel.exit_code == 1 and "panel judges pairwise" in panel.output
+    assert db.read_bytes() == before  # refused runs write nothing
+    helptext = runner.invoke(cli, ["compare", "--help"]).output
+    assert (
+        "--protocol" in helptext and "--permutations" in helptext and "adaptive:BUDGET" in helptext
+    )
+
+
+def test_listwise_k_defaults_to_the_number_of_models_when_fewer(
+    four_systems: list[Path],
+) -> None:
+    result = compare_listwise(four_systems[:3], judge=ScriptedJudge(oracle), db=":memory:")
+    assert result.stats["lists"] == len(PROMPTS)  # one list of all three per prompt
+    assert result.stats["judge_calls_made"] == 3 * len(PROMPTS)  # three cyclic shifts

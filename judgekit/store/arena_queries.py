@@ -72,7 +72,8 @@ def arena_rounds(store: Store, *, run_id: str) -> pd.DataFrame:
 
 
 def arena_state(store: Store, *, run_id: str) -> pd.DataFrame:
-    """Each model's latest μ and σ (from the last round it played) and its round count."""
+    """Each model's latest μ and σ (from the last round it played) and how many rounds
+    ranked it (failed rounds, which move no rating, are not counted)."""
     rounds = arena_rounds(store, run_id=run_id)
     latest: dict[str, dict[str, Any]] = {}
     for row in rounds.itertuples(index=False):
@@ -80,7 +81,8 @@ def arena_state(store: Store, *, run_id: str) -> pd.DataFrame:
             entry = latest.setdefault(model, {"model": model, "rounds": 0})
             entry["mu"] = mu
             entry["sigma"] = row.sigma_after[model]
-            entry["rounds"] += 1
+            # A failed round moved no rating; count the rounds that ranked the model.
+            entry["rounds"] += int(row.status == "ok")
     frame = pd.DataFrame(list(latest.values()), columns=["model", "mu", "sigma", "rounds"])
     return frame.sort_values(["mu", "model"], ascending=[False, True]).reset_index(drop=True)
 

@@ -302,10 +302,10 @@ RUNNERS = {
 }
 
 
-def one_seed(args: tuple[Settings, int]) -> dict[str, int]:
-    s, seed = args
+def one_seed(args: tuple[Settings, int, tuple[str, ...]]) -> dict[str, int]:
+    s, seed, methods = args
     theta = np.random.default_rng([seed, 0]).normal(0.0, s.spread, s.n_models)
-    return {m: RUNNERS[m](s, theta, seed) for m in METHODS}
+    return {m: RUNNERS[m](s, theta, seed) for m in methods}
 
 
 def summarise(label: str, values: list[int]) -> tuple[str, float, bool]:
@@ -331,6 +331,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--elo-k", type=float, default=4.0)
     parser.add_argument("--cap-per-model", type=int, default=600)
+    parser.add_argument(
+        "--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods to run"
+    )
     args = parser.parse_args()
 
     print(
@@ -353,12 +356,13 @@ def main() -> None:
         )
         started = time.perf_counter()
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            results = list(pool.map(one_seed, [(s, seed) for seed in range(args.seeds)]))
+            jobs = [(s, seed, tuple(args.methods)) for seed in range(args.seeds)]
+            results = list(pool.map(one_seed, jobs))
         seconds = time.perf_counter() - started
         print(f"\n{n} models, batch {s.batch} pairs ({seconds:.0f} s)")
         print(f"{'method':<34}{'median':>8}   {'25-75 %':<13}  vs uniform")
-        base = float(np.median(np.abs([r["uniform"] for r in results])))
-        for method in METHODS:
+        base = float(np.median(np.abs([r.get("uniform", np.nan) for r in results])))
+        for method in args.methods:
             values = [r[method] for r in results]
             text, med, _ = summarise(method, values)
             label = {
