@@ -46,17 +46,34 @@ class CompareResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "leaderboard": json.loads(self.leaderboard.to_json(orient="records")),
-            "stats": self.stats,
-        }
+        return result_json(self.run_id, self.leaderboard, self.stats)
 
 
 def _as_list(outputs: OutputsArg) -> list[str | Path | pd.DataFrame]:
     if isinstance(outputs, (str, Path, pd.DataFrame)):
         return [outputs]
     return list(outputs)
+
+
+def load_comparable(outputs: OutputsArg) -> OutputSet:
+    """Load outputs and warn about prompts that only one model answered (they are skipped)."""
+    data = load_outputs(_as_list(outputs))
+    if data.skipped_prompts:
+        log.warning(
+            "skipped %d prompt(s) answered by only one model: %s",
+            len(data.skipped_prompts),
+            ", ".join(data.skipped_prompts[:5]) + (" …" if len(data.skipped_prompts) > 5 else ""),
+        )
+    return data
+
+
+def result_json(run_id: str, leaderboard: pd.DataFrame, stats: dict[str, Any]) -> dict[str, Any]:
+    """The ``--json`` shape of a run's result: run id, leaderboard records and stats."""
+    return {
+        "run_id": run_id,
+        "leaderboard": json.loads(leaderboard.to_json(orient="records")),
+        "stats": stats,
+    }
 
 
 def _run_id(outputs: OutputSet, *, judge_id: str, config: dict[str, Any]) -> str:
@@ -166,13 +183,7 @@ def compare(
             judge_options=judge_options,
             progress=progress,
         )
-    data = load_outputs(_as_list(outputs))
-    if data.skipped_prompts:
-        log.warning(
-            "skipped %d prompt(s) answered by only one model: %s",
-            len(data.skipped_prompts),
-            ", ".join(data.skipped_prompts[:5]) + (" …" if len(data.skipped_prompts) > 5 else ""),
-        )
+    data = load_comparable(outputs)
     by_prompt = data.by_prompt()
     comparisons = plan_comparisons(
         {pid: list(c) for pid, c in by_prompt.items()}, schedule=schedule, seed=opts.seed

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from judgekit.api import _input_tables
+from judgekit.api import _input_tables, result_json
 from judgekit.arena import (
     ArenaConfig,
     ArenaState,
@@ -62,11 +62,7 @@ class ArenaResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "leaderboard": json.loads(self.leaderboard.to_json(orient="records")),
-            "stats": self.stats,
-        }
+        return result_json(self.run_id, self.leaderboard, self.stats)
 
 
 def _arena_leaderboards(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,14 +22,9 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from judgekit.api import (
-    CompareResult,
-    OutputsArg,
-    _as_list,
-    _input_tables,
-)
+from judgekit.api import CompareResult, OutputsArg, _input_tables, load_comparable
 from judgekit.errors import ConfigError
-from judgekit.io.outputs import OutputSet, load_outputs
+from judgekit.io.outputs import OutputSet
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.judges.registry import get_judge
 from judgekit.leaderboard import LEADERBOARD_COLUMNS, build_leaderboard, outcomes_frame, win_stats
@@ -62,7 +56,6 @@ __all__ = [
     "rank_best_of_n",
 ]
 
-log = logging.getLogger("judgekit")
 
 CHUNK_LISTS = 256
 VerdictChoice = Literal["auto", "logprobs", "generate"]
@@ -209,13 +202,7 @@ def compare_listwise(
     """
     opts = (options or ListwiseOptions()).model_copy(update=overrides)
     opts = ListwiseOptions.model_validate(opts.model_dump())
-    data = load_outputs(_as_list(outputs))
-    if data.skipped_prompts:
-        log.warning(
-            "skipped %d prompt(s) answered by only one model: %s",
-            len(data.skipped_prompts),
-            ", ".join(data.skipped_prompts[:5]) + (" …" if len(data.skipped_prompts) > 5 else ""),
-        )
+    data = load_comparable(outputs)
     k = _list_size(opts.k, data.models)
     by_prompt = data.by_prompt()
     lists = plan_lists({p: list(c) for p, c in by_prompt.items()}, k=k, seed=opts.seed)

@@ -25,7 +25,7 @@ from judgekit.errors import ConfigError
 from judgekit.judges.fakes import ScriptedJudge
 from judgekit.rank import simulate_pairwise
 from judgekit.types import JudgeRequest, JudgeResponse
-from tests.conftest import write_jsonl
+from tests.conftest import InterruptingJudge, write_jsonl
 
 QUALITY = {f"sys{i}": float(i) * 0.6 for i in range(6)}
 
@@ -96,22 +96,9 @@ def oracle(request: JudgeRequest) -> JudgeResponse:
     return JudgeResponse(text="A" if won else "B", choice_probs=probs)
 
 
-class Interrupting:
-    def __init__(self, stop_at: int) -> None:
-        self.id = "fake/scripted"
-        self.supports_logprobs = True
-        self.batch_size = 4
-        self.calls = 0
-        self.stop_at = stop_at
-
-    def judge(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
-        out = []
-        for request in requests:
-            self.calls += 1
-            if self.calls == self.stop_at:
-                raise KeyboardInterrupt
-            out.append(oracle(request))
-        return out
+def interrupting(stop_at: int) -> InterruptingJudge:
+    """The oracle judge, but Ctrl-C arrives during its ``stop_at``-th call."""
+    return InterruptingJudge(oracle, stop_at=stop_at, judge_id="fake/scripted", batch_size=4)
 
 
 @pytest.fixture
@@ -165,10 +152,10 @@ def test_an_interrupted_adaptive_run_resumes_without_rejudging(
         options=options,
     )
     db = tmp_path / "b.duckdb"
-    first = Interrupting(stop_at=20)
+    first = interrupting(stop_at=20)
     with pytest.raises(KeyboardInterrupt):
         run_adaptive(six_systems, budget=24, judge=first, db=db, batch=8, options=options)
-    second = Interrupting(stop_at=0)
+    second = interrupting(stop_at=0)
     resumed = run_adaptive(six_systems, budget=24, judge=second, db=db, batch=8, options=options)
     # Calls 1-16 were stored before the interruption (four flushed batches of the judge),
     # so the resumed run makes only the remaining 48 - 16.
@@ -209,3 +196,59 @@ def test_compare_cli_runs_the_adaptive_schedule(six_systems: list[Path], tmp_pat
     panel = runner.invoke(cli, [*base, "--schedule", "adaptive:5", "--judge", "fake/always-a"])
     assert panel.exit_code == 1 and "adaptive schedules choose pairs while judging" in panel.output
     assert db.read_bytes() == before
+
+
+def test_expected_misordering_after_an_outcome_matches_monte_carlo() -> None:
+    from scipy.special import ndtr
+
+    from judgekit.adaptive import _wrong_after
+
+    rng = np.random.default_rng(0)
+    for d, var, moved in ((0.3, 0.5, 0.2), (0.0, 1.0, 0.5), (-1.2, 0.8, 0.05)):
+        # The new mean is N(d, moved); the new sd is sqrt(var - moved).
+        means = rng.normal(d, np.sqrt(moved), 400_000)
+        simulated = np.mean(ndtr(-np.abs(means) / np.sqrt(var - moved)))
+        formula = float(_wrong_after(np.array(d), np.array(var), np.array(moved)))
+        assert formula == pytest.approx(simulated, abs=2e-3)
+    # Nothing learnt: the chance stays Φ(-|d|/sd); everything learnt: it vanishes.
+    assert float(_wrong_after(np.array(0.4), np.array(1.0), np.array(0.0))) == pytest.approx(
+        float(ndtr(-0.4))
+    )
+    assert float(_wrong_after(np.array(0.4), np.array(1.0), np.array(1.0))) < 1e-6
+
+
+def test_discordance_gain_sums_the_drops_of_the_pairs_sharing_a_model() -> None:
+    from scipy.special import ndtr
+
+    from judgekit.adaptive import _wrong_after, discordance_gain
+
+    rng = np.random.default_rng(1)
+    n = 5
+    theta = rng.normal(size=n)
+    a = rng.normal(size=(n, n))
+    cov = a @ a.T / n + 0.1 * np.eye(n)
+    ii, jj = np.triu_indices(n, 1)
+    gains = discordance_gain(theta, cov, pairs=(ii, jj))
+    for g, i, j in zip(gains, ii, jj, strict=True):
+        # By hand: the rank-one update of comparing i and j, then each touched pair's drop.
+        x = np.zeros(n)
+        x[i], x[j] = 1.0, -1.0
+        d = theta[i] - theta[j]
+        w = 1.0 / (np.exp(d / 2) + np.exp(-d / 2)) ** 2
+        s = cov @ x
+        after = cov - np.outer(s, s) * w / (1.0 + w * x @ cov @ x)
+        expected = 0.0
+        for k, m in {tuple(sorted((p, q))) for p in (i, j) for q in range(n) if q != p}:
+            y = np.zeros(n)
+            y[k], y[m] = 1.0, -1.0
+            var, var_after = y @ cov @ y, y @ after @ y
+            diff = theta[k] - theta[m]
+            now = ndtr(-abs(diff) / np.sqrt(var))
+            expected += now - float(_wrong_after(diff, var, var - var_after))
+        assert g == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert np.all(gains >= 0)
+    prior = Posterior(np.zeros(4), np.eye(4))
+    with pytest.raises(ConfigError, match="unknown criterion"):
+        select_pairs(prior, batch=1, rng=batch_rng(0, 0), criterion="entropy")  # type: ignore[arg-type]
+    chosen = select_pairs(prior, batch=2, rng=batch_rng(0, 0), criterion="discordance")
+    assert len({m for p in chosen for m in p}) == 4  # the batch spreads out here too

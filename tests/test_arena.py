@@ -21,7 +21,7 @@ from judgekit.errors import ConfigError
 from judgekit.judges.fakes import ScriptedJudge
 from judgekit.rank import RankingData, openskill_ratings
 from judgekit.types import JudgeRequest, JudgeResponse
-from tests.conftest import write_jsonl
+from tests.conftest import InterruptingJudge, write_jsonl
 
 QUALITY = {"ace": 10.0, "bee": 7.5, "cat": 5.0, "dog": 2.5, "eel": 0.0}
 PROMPTS = {f"q{i}": f"Question number {i}?" for i in range(4)}
@@ -41,24 +41,9 @@ def noisy_oracle(request: JudgeRequest) -> JudgeResponse:
     return JudgeResponse(text=best, choice_probs={c: w / total for c, w in weights.items()})
 
 
-class Interrupting:
+def interrupting(stop_at: int) -> InterruptingJudge:
     """The oracle judge, but Ctrl-C arrives during its ``stop_at``-th call."""
-
-    def __init__(self, stop_at: int) -> None:
-        self.id = "fake/oracle"
-        self.supports_logprobs = True
-        self.batch_size = 8
-        self.calls = 0
-        self.stop_at = stop_at
-
-    def judge(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
-        out = []
-        for request in requests:
-            self.calls += 1
-            if self.calls == self.stop_at:
-                raise KeyboardInterrupt
-            out.append(noisy_oracle(request))
-        return out
+    return InterruptingJudge(noisy_oracle, stop_at=stop_at, judge_id="fake/oracle", batch_size=8)
 
 
 def oracle_judge() -> ScriptedJudge:
@@ -157,7 +142,7 @@ def test_an_interrupted_arena_resumes_without_repeating_rounds(tmp_path: Path) -
     straight = run_arena(path, db=tmp_path / "straight.duckdb", judge=oracle_judge())
 
     db = tmp_path / "resumed.duckdb"
-    first = Interrupting(stop_at=4)
+    first = interrupting(stop_at=4)
     with pytest.raises(KeyboardInterrupt):
         run_arena(path, db=db, judge=first)
     con = duckdb.connect(str(db), read_only=True)
@@ -166,7 +151,7 @@ def test_an_interrupted_arena_resumes_without_repeating_rounds(tmp_path: Path) -
     con.close()
     assert stored == (3,) and status == ("interrupted",)
 
-    second = Interrupting(stop_at=0)
+    second = interrupting(stop_at=0)
     resumed = run_arena(path, db=db, judge=second)
     assert resumed.stats["resumed_from"] == 3 and resumed.stats["new_rounds"] == 5
     assert second.calls == 5  # the three stored rounds were replayed, not re-judged

@@ -52,7 +52,7 @@ from scipy.stats import kendalltau
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
-from judgekit.adaptive import batch_rng, bt_posterior, select_pairs  # noqa: E402
+from judgekit.adaptive import Criterion, batch_rng, bt_posterior, select_pairs  # noqa: E402
 from judgekit.arena import ArenaState, plan_rounds  # noqa: E402
 from judgekit.rank import PairwiseData, RankingData, bradley_terry, elo, plackett_luce  # noqa: E402
 from judgekit.rank.scale import ELO_BASE, ELO_SCALE  # noqa: E402
@@ -72,6 +72,7 @@ class Settings:
     k: int
     elo_k: float
     cap_per_model: int
+    criterion: Criterion = "information"
 
 
 class SimJudge:
@@ -245,7 +246,9 @@ def run_adaptive(s: Settings, theta: np.ndarray, seed: int) -> int:
         if batch > 0 and track.due(judge.calls):
             if track.done(judge.calls, tau(posterior.theta, theta)):
                 return track.result
-        chosen = select_pairs(posterior, batch=s.batch, rng=batch_rng(seed, batch))
+        chosen = select_pairs(
+            posterior, batch=s.batch, rng=batch_rng(seed, batch), criterion=s.criterion
+        )
         a = np.array([i for i, _ in chosen])
         b = np.array([j for _, j in chosen])
         pairs.add(a, b, *judge.random_order(a, b))
@@ -332,6 +335,12 @@ def main() -> None:
     parser.add_argument("--elo-k", type=float, default=4.0)
     parser.add_argument("--cap-per-model", type=int, default=600)
     parser.add_argument(
+        "--adaptive-criterion",
+        choices=["information", "discordance"],
+        default="information",
+        help="pair-choice criterion of the adaptive schedule (judgekit.adaptive.select_pairs)",
+    )
+    parser.add_argument(
         "--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods to run"
     )
     args = parser.parse_args()
@@ -340,6 +349,7 @@ def main() -> None:
         f"judge: θ ~ N(0, {args.spread}²), Gumbel noise, first-slot bias {args.bias} nats, "
         f"pairwise tie margin {args.tie_margin}; target Kendall τ >= {args.target}; "
         f"{args.seeds} seeds; K = {args.k}; Elo K-factor {args.elo_k:g}; "
+        f"adaptive criterion {args.adaptive_criterion}; "
         f"load average {os.getloadavg()[0]:.1f}"
     )
     for n in args.models:
@@ -353,6 +363,7 @@ def main() -> None:
             k=args.k,
             elo_k=args.elo_k,
             cap_per_model=args.cap_per_model,
+            criterion=args.adaptive_criterion,
         )
         started = time.perf_counter()
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -368,7 +379,7 @@ def main() -> None:
             label = {
                 "uniform": "uniform random pairs + BT",
                 "elo": "online Elo (same random pairs)",
-                "adaptive": "adaptive pairs (expected info)",
+                "adaptive": f"adaptive pairs ({args.adaptive_criterion})",
                 "arena": f"K-wise arena, K={args.k}: listwise calls",
                 "sort": "merge sort passes, BT-fused",
             }[method]
