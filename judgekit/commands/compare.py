@@ -238,6 +238,11 @@ def compare(
         f"{s['judge_calls_failed']} failed · flip rate {s['flip_rate']:.1%} · "
         f"parse failures {s['parse_failures']} · "
         + (
+            f"slot [1] ranked first {s['first_slot_rate']:.0%} (1/K if unbiased) · "
+            if s.get("first_slot_rate") is not None
+            else ""
+        )
+        + (
             f"Krippendorff's α {s['krippendorff_alpha']:.2f} · "
             if s.get("krippendorff_alpha") is not None
             else ""
