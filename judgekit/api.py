@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from judgekit.config import CompareOptions
+from judgekit.errors import ConfigError
 from judgekit.io.outputs import OutputSet, load_outputs
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.judges.registry import get_judge
@@ -45,17 +46,34 @@ class CompareResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "leaderboard": json.loads(self.leaderboard.to_json(orient="records")),
-            "stats": self.stats,
-        }
+        return result_json(self.run_id, self.leaderboard, self.stats)
 
 
 def _as_list(outputs: OutputsArg) -> list[str | Path | pd.DataFrame]:
     if isinstance(outputs, (str, Path, pd.DataFrame)):
         return [outputs]
     return list(outputs)
+
+
+def load_comparable(outputs: OutputsArg) -> OutputSet:
+    """Load outputs and warn about prompts that only one model answered (they are skipped)."""
+    data = load_outputs(_as_list(outputs))
+    if data.skipped_prompts:
+        log.warning(
+            "skipped %d prompt(s) answered by only one model: %s",
+            len(data.skipped_prompts),
+            ", ".join(data.skipped_prompts[:5]) + (" …" if len(data.skipped_prompts) > 5 else ""),
+        )
+    return data
+
+
+def result_json(run_id: str, leaderboard: pd.DataFrame, stats: dict[str, Any]) -> dict[str, Any]:
+    """The ``--json`` shape of a run's result: run id, leaderboard records and stats."""
+    return {
+        "run_id": run_id,
+        "leaderboard": json.loads(leaderboard.to_json(orient="records")),
+        "stats": stats,
+    }
 
 
 def _run_id(outputs: OutputSet, *, judge_id: str, config: dict[str, Any]) -> str:
@@ -106,6 +124,17 @@ def _summary(
     }
 
 
+def judging_criteria(opts: CompareOptions) -> str | None:
+    """The criteria text for the judge prompt: ``criteria``, or a rubric's criteria (or a
+    constitution's principles) when ``rubric`` names one; None for the default."""
+    if opts.rubric is None:
+        return opts.criteria
+    from judgekit.protocols.pointwise import criteria_text
+    from judgekit.rubrics import load_rubric
+
+    return criteria_text(load_rubric(opts.rubric))
+
+
 def compare(
     outputs: OutputsArg,
     *,
@@ -136,14 +165,25 @@ def compare(
     """
     opts = (options or CompareOptions()).model_copy(update=overrides) if overrides else options
     opts = CompareOptions.model_validate(opts.model_dump()) if opts else CompareOptions()
-    data = load_outputs(_as_list(outputs))
-    if data.skipped_prompts:
-        log.warning(
-            "skipped %d prompt(s) answered by only one model: %s",
-            len(data.skipped_prompts),
-            ", ".join(data.skipped_prompts[:5]) + (" …" if len(data.skipped_prompts) > 5 else ""),
-        )
+    if opts.protocol == "listwise":
+        return _compare_listwise(outputs, opts, judge, db, judge_options, progress)
+    if opts.k is not None or opts.permutations is not None:
+        raise ConfigError("k (--k) and permutations (--permutations) apply to --protocol listwise")
     schedule = parse_schedule(opts.schedule)
+    if schedule.kind == "adaptive":
+        from judgekit.adaptive import run_adaptive
+
+        assert schedule.n is not None
+        return run_adaptive(
+            outputs,
+            budget=schedule.n,
+            judge=judge,
+            db=db,
+            options=opts,
+            judge_options=judge_options,
+            progress=progress,
+        )
+    data = load_comparable(outputs)
     by_prompt = data.by_prompt()
     comparisons = plan_comparisons(
         {pid: list(c) for pid, c in by_prompt.items()}, schedule=schedule, seed=opts.seed
@@ -152,16 +192,9 @@ def compare(
     mode = opts.verdict
     if mode == "auto":
         mode = "logprobs" if judge_obj.supports_logprobs else "generate"
-    criteria = opts.criteria
-    if opts.rubric is not None:
-        # Relative grading: the rubric's criteria (or a constitution's principles) judge the pair.
-        from judgekit.protocols.pointwise import criteria_text
-        from judgekit.rubrics import load_rubric
-
-        criteria = criteria_text(load_rubric(opts.rubric))
     spec = PairwiseSpec(
         mode=mode,
-        criteria=criteria or PairwiseSpec().criteria,
+        criteria=judging_criteria(opts) or PairwiseSpec().criteria,
         template=opts.template,
         fenced=opts.fenced,
     )
@@ -200,6 +233,41 @@ def compare(
         store.finish_run(run_id, stats=stats)
     return CompareResult(
         run_id=run_id, leaderboard=board, outcomes=frame, verdicts=verdicts, stats=stats
+    )
+
+
+def _compare_listwise(
+    outputs: OutputsArg,
+    opts: CompareOptions,
+    judge: str | Judge,
+    db: str | Path,
+    judge_options: JudgeOptions | None,
+    progress: bool,
+) -> CompareResult:
+    """``protocol="listwise"``: rank K answers per call, aggregated by Plackett-Luce."""
+    from judgekit.listwise_api import ListwiseOptions, compare_listwise
+
+    if opts.schedule != "all-pairs":
+        raise ConfigError(
+            f"--schedule {opts.schedule} applies to the pairwise protocol; listwise ranks "
+            "every prompt's models in blocks of --k"
+        )
+    options = ListwiseOptions(
+        k=opts.k,
+        permutations=opts.permutations,
+        seed=opts.seed,
+        verdict=opts.verdict,
+        criteria=judging_criteria(opts),
+        template="listwise" if opts.template == "pairwise" else opts.template,
+        bootstrap=opts.bootstrap,
+    )
+    return compare_listwise(
+        outputs,
+        judge=judge,
+        db=db,
+        options=options,
+        judge_options=judge_options,
+        progress=progress,
     )
 
 

@@ -51,6 +51,7 @@ def cli(verbose: bool) -> None:
 
 
 def _register() -> None:
+    from judgekit.commands.arena import arena
     from judgekit.commands.checklist import checklist
     from judgekit.commands.compare import compare
     from judgekit.commands.constitution import constitution
@@ -64,6 +65,7 @@ def _register() -> None:
     from judgekit.commands.rubrics import rubrics
 
     for command in (
+        arena,
         checklist,
         compare,
         constitution,

@@ -14,8 +14,17 @@ class CompareOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    protocol: Literal["pairwise", "listwise"] = "pairwise"
+    """``pairwise``: each pair in both orders; ``listwise``: the judge ranks up to ``k``
+    answers per call (:func:`judgekit.listwise_api.compare_listwise`)."""
+    k: int | None = Field(default=None, ge=2, le=20)
+    """Answers per listwise call (default 4, or the number of models when fewer); prompts
+    with more models are ranked in overlapping blocks. A ``k`` larger than the number of
+    models is an error."""
+    permutations: int | None = Field(default=None, ge=1)
+    """Orders per listwise list (default ``k``: cyclic shifts, every answer in every slot)."""
     schedule: str = "all-pairs"
-    """``all-pairs``, ``baseline:MODEL`` or ``sample:N``."""
+    """``all-pairs``, ``baseline:MODEL``, ``sample:N`` or ``adaptive:BUDGET`` (pairwise)."""
     seed: int = 0
     """Seed for sampled schedules and bootstrap resampling."""
     verdict: Literal["auto", "logprobs", "generate"] = "auto"

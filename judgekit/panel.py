@@ -347,6 +347,8 @@ def compare_panel(
     """
     opts = (options or CompareOptions()).model_copy(update=overrides)
     opts = CompareOptions.model_validate(opts.model_dump())
+    if opts.protocol != "pairwise":
+        raise ConfigError("a judge panel judges pairwise; --protocol listwise takes one --judge")
     if pool not in POOL_RULES:
         raise ConfigError(f"unknown pooling rule {pool!r}; use mean or majority")
     data = load_outputs(_as_list(outputs))

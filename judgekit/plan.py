@@ -4,7 +4,9 @@ Schedules are strings so they fit on a command line:
 
 - ``all-pairs``: every pair of models on every prompt (the default);
 - ``baseline:MODEL``: every other model against MODEL (AlpacaEval / arena-hard style);
-- ``sample:N``: N random pairs per prompt, reproducible from the seed.
+- ``sample:N``: N random pairs per prompt, reproducible from the seed;
+- ``adaptive:BUDGET``: BUDGET comparisons chosen in batches by expected information
+  (:mod:`judgekit.adaptive`), not planned up front.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class Schedule:
             return f"baseline:{self.baseline}"
         if self.kind == "sample":
             return f"sample:{self.n}"
+        if self.kind == "adaptive":
+            return f"adaptive:{self.n}"
         return self.kind
 
 
@@ -55,7 +59,13 @@ def parse_schedule(text: str) -> Schedule:
         if n < 1:
             raise ConfigError(f"schedule {text!r}: N must be a positive integer")
         return Schedule("sample", n=n)
-    raise ConfigError(f"unknown schedule {text!r}; use all-pairs, baseline:MODEL or sample:N")
+    if kind == "adaptive":
+        from judgekit.adaptive import parse_adaptive
+
+        return Schedule("adaptive", n=parse_adaptive(text))
+    raise ConfigError(
+        f"unknown schedule {text!r}; use all-pairs, baseline:MODEL, sample:N or adaptive:BUDGET"
+    )
 
 
 def _prompt_rng(seed: int, prompt_id: str) -> random.Random:
@@ -70,8 +80,14 @@ def plan_comparisons(
     """List the comparisons of a schedule, sorted, for prompts answered by ≥ 2 models.
 
     Raises:
-        ConfigError: the baseline model answered no prompt.
+        ConfigError: the baseline model answered no prompt, or the schedule is adaptive.
     """
+    if schedule.kind == "adaptive":
+        # Its pairs depend on the verdicts so far, so there is no plan to make up front.
+        raise ConfigError(
+            f"schedule {schedule}: adaptive schedules choose pairs while judging and "
+            "need one judge (judgekit compare with a single --judge)"
+        )
     plan: list[Comparison] = []
     if schedule.kind == "baseline":
         baseline = schedule.baseline

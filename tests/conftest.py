@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+
+from judgekit.types import JudgeRequest, JudgeResponse
 
 OPT_IN = {
     "slow": "--runslow",
@@ -59,3 +62,32 @@ def arena_files(tmp_path: Path) -> list[Path]:
         ]
         files.append(write_jsonl(tmp_path / f"{model}.jsonl", rows))
     return files
+
+
+class InterruptingJudge:
+    """Answers with ``answer(request)``, but Ctrl-C arrives during call number ``stop_at``
+    (0: never), as when a user stops a run; tests then check what a re-run repeats."""
+
+    def __init__(
+        self,
+        answer: Callable[[JudgeRequest], JudgeResponse],
+        *,
+        stop_at: int,
+        judge_id: str = "fake/scripted",
+        batch_size: int = 4,
+    ) -> None:
+        self.id = judge_id
+        self.supports_logprobs = True
+        self.batch_size = batch_size
+        self.calls = 0
+        self.stop_at = stop_at
+        self._answer = answer
+
+    def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeResponse]:
+        out = []
+        for request in requests:
+            self.calls += 1
+            if self.calls == self.stop_at:
+                raise KeyboardInterrupt
+            out.append(self._answer(request))
+        return out

@@ -58,10 +58,32 @@ from judgekit.commands.common import leaderboard_table, print_json, stderr, stdo
     help="Forward-pass batch size for in-process judges.",
 )
 @click.option(
+    "--protocol",
+    type=click.Choice(["pairwise", "listwise"]),
+    default="pairwise",
+    show_default=True,
+    help="pairwise: each pair in both orders; listwise: the judge ranks K answers per call.",
+)
+@click.option(
+    "--k",
+    "k",
+    default=None,
+    type=click.IntRange(2, 20),
+    help="Answers per listwise call (--protocol listwise; default 4, or the number of "
+    "models when fewer). Prompts with more models are ranked in overlapping blocks of K.",
+)
+@click.option(
+    "--permutations",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Orders per listwise list (default K: every answer in every slot once).",
+)
+@click.option(
     "--schedule",
     default="all-pairs",
     show_default=True,
-    help="all-pairs, baseline:MODEL or sample:N (pairs per prompt).",
+    help="all-pairs, baseline:MODEL, sample:N (pairs per prompt) or adaptive:BUDGET "
+    "(BUDGET comparisons chosen by expected information, in batches).",
 )
 @click.option(
     "--seed",
@@ -133,6 +155,9 @@ def compare(
     api_key_env: str,
     concurrency: int,
     batch_size: int,
+    protocol: str,
+    k: int | None,
+    permutations: int | None,
     schedule: str,
     seed: int,
     verdict: str,
@@ -163,6 +188,9 @@ def compare(
     from judgekit.judges.base import JudgeOptions
 
     options = CompareOptions(
+        protocol=protocol,  # type: ignore[arg-type]
+        k=k,
+        permutations=permutations,
         schedule=schedule,
         seed=seed,
         verdict=verdict,  # type: ignore[arg-type]
@@ -209,6 +237,11 @@ def compare(
         f"judge calls: {s['judge_calls_made']} made, {s['judge_calls_cached']} cached, "
         f"{s['judge_calls_failed']} failed · flip rate {s['flip_rate']:.1%} · "
         f"parse failures {s['parse_failures']} · "
+        + (
+            f"slot [1] ranked first {s['first_slot_rate']:.0%} (1/K if unbiased) · "
+            if s.get("first_slot_rate") is not None
+            else ""
+        )
         + (
             f"Krippendorff's α {s['krippendorff_alpha']:.2f} · "
             if s.get("krippendorff_alpha") is not None
