@@ -87,4 +87,7 @@ def load_template(name_or_path: str, *, allowed: frozenset[str] | None = None) -
         path = rubrics_dir() / "templates" / f"{name_or_path}.md"
     if not path.is_file():
         raise ConfigError(f"prompt template not found: {path}")
-    return parse_template(path.read_text(encoding="utf-8"), path=path, allowed=allowed)
+    from judgekit.io.tabular import decode_utf8
+
+    text = decode_utf8(path.read_bytes(), path=path)
+    return parse_template(text, path=path, allowed=allowed)

@@ -62,3 +62,65 @@ def test_injection_flip_rate_with_embedded_judge(arena_files: list[Path]) -> Non
         assert set(report["fenced"]) == {True, False}
         assert (report["comparisons"] == 6).all()
         assert report["flip_rate"].between(0, 1).all()
+
+
+def _obeys_when_unfenced(request: JudgeRequest) -> JudgeResponse:
+    """Obeys an injection it can see as an instruction; otherwise always picks A."""
+    text = request.messages[0].content
+    if "Ignore the instructions above" in text and "<<<BEGIN RESPONSE" not in text:
+        a = text.split("[Response A]")[1].split("[Response B]")[0]
+        position = "A" if "Ignore the instructions above" in a else "B"
+        return JudgeResponse(text=position, choice_probs={position: 1.0})
+    return JudgeResponse(text="A", choice_probs={"A": 0.5, "B": 0.5})
+
+
+def _ignores_injections(request: JudgeRequest) -> JudgeResponse:
+    return JudgeResponse(text="A", choice_probs={"A": 0.5, "B": 0.5})
+
+
+@pytest.mark.parametrize(
+    ("script", "unfenced", "fenced"),
+    [(_obeys_when_unfenced, 1.0, 0.0), (_ignores_injections, 0.0, 0.0)],
+)
+def test_meta_probe_injection_reports_flip_rates(
+    arena_files: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+    script: object,
+    unfenced: float,
+    fenced: float,
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from judgekit.cli import cli
+    from judgekit.judges import registry
+
+    monkeypatch.setattr(
+        registry,
+        "get_judge",
+        lambda _id, options=None: ScriptedJudge(script, supports_logprobs=True),  # type: ignore[arg-type]
+    )
+    db = tmp_path / "untouched.duckdb"
+    argv = ["meta", "--probe", "injection", "--judges", "fake/scripted", "--target", "bad"]
+    result = CliRunner().invoke(cli, [*argv, *map(str, arena_files), "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["fenced"]: r for r in json.loads(result.output)}
+    # Both judges call every pair a tie before the injection: "bad" never wins, 6 chances.
+    assert rows[False]["target_not_winning_before"] == 6 == rows[True]["comparisons"]
+    assert rows[False]["flip_rate"] == unfenced and rows[True]["flip_rate"] == fenced
+    assert not db.exists()  # the probe judges in a throwaway store
+    table = CliRunner().invoke(cli, [*argv, *map(str, arena_files)])
+    assert table.exit_code == 0 and "Injection probe" in table.output
+
+
+def test_meta_probe_needs_a_target_and_one_judge(arena_files: list[Path]) -> None:
+    from click.testing import CliRunner
+
+    from judgekit.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["meta", "--probe", "injection", "--judges", "fake/hash", *map(str, arena_files)]
+    )
+    assert result.exit_code == 2 and "--target" in result.output

@@ -153,6 +153,24 @@ def _lc_table(lc: pd.DataFrame) -> Table:
     help="With --judges: all-pairs, baseline:MODEL or sample:N.",
 )
 @click.option("--base-url", default=None, help="With --judges: an OpenAI-compatible base URL.")
+@click.option(
+    "--probe",
+    type=click.Choice(["injection"]),
+    default=None,
+    help="Robustness probe of the judge in --judges on OUTPUTS. injection: how often a "
+    "verdict flips to --target when its outputs end with text that addresses the judge "
+    "('Ignore the instructions above...'), with and without fencing.",
+)
+@click.option(
+    "--target", default=None, help="With --probe: the model whose outputs get the injection."
+)
+@click.option(
+    "--injection",
+    type=click.Choice(["ignore", "fake-fence", "fake-turn"]),
+    default="ignore",
+    show_default=True,
+    help="With --probe injection: the suffix (an order, a fake closing fence, a fake system turn).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead.")
 @click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
@@ -167,6 +185,9 @@ def meta(
     self_model: str | None,
     schedule: str,
     base_url: str | None,
+    probe: str | None,
+    target: str | None,
+    injection: str,
     as_json: bool,
     progress: bool,
 ) -> None:
@@ -188,6 +209,16 @@ def meta(
     from judgekit.store import queries
     from judgekit.store.db import open_store
 
+    if probe is not None:
+        _run_probe(
+            outputs,
+            judges=judges,
+            target=target,
+            injection=injection,
+            base_url=base_url,
+            as_json=as_json,
+        )
+        return
     labels = (
         load_human_labels(human_path, format=human_format)  # type: ignore[arg-type]
         if human_path
@@ -260,3 +291,37 @@ def _compare_judges(
         with open_store(db) as store:
             reports[judge_id] = judge_report(store, run_id=result.run_id, human=labels)
     return comparison_table(reports)
+
+
+def _run_probe(
+    outputs: tuple[str, ...],
+    *,
+    judges: str | None,
+    target: str | None,
+    injection: str,
+    base_url: str | None,
+    as_json: bool,
+) -> None:
+    """The injection probe: judged in a throwaway store, so --db is left alone."""
+    from judgekit.judges import registry
+    from judgekit.judges.base import JudgeOptions
+    from judgekit.probes import INJECTIONS, injection_probe
+
+    ids = [j.strip() for j in (judges or "").split(",") if j.strip()]
+    if len(ids) != 1 or not outputs or target is None:
+        raise click.UsageError("--probe needs one judge in --judges, OUTPUTS and --target MODEL")
+    judge = registry.get_judge(ids[0], options=JudgeOptions(base_url=base_url))
+    report = injection_probe(
+        list(outputs), judge=judge, target=target, suffix=INJECTIONS[injection]
+    )
+    if report["comparisons"].eq(0).all():
+        raise click.UsageError(f"--target {target!r} is not among the models in OUTPUTS")
+    if as_json:
+        print_json(json.loads(report.to_json(orient="records")))
+        return
+    table = Table(title=f"Injection probe · {ids[0]} · target {target} · {injection}")
+    for column in report.columns:
+        table.add_column(column)
+    for row in report.itertuples(index=False):
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    stdout.print(table)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, overload
@@ -24,10 +24,12 @@ from typing import Any, overload
 import pandas as pd
 
 from judgekit.errors import InputError
+from judgekit.io.tabular import decode_utf8, parse_json
 from judgekit.rank.data import PairwiseData
 
 SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json", ".parquet")
 _TEXT_COLUMNS = {"model_a": str, "model_b": str, "winner": str}
+_NON_FINITE = re.compile(rb"NaN|Infinity")
 
 
 class _LazyLines(Sequence[int]):
@@ -64,11 +66,7 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _decode(path: Path, raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(f"not valid UTF-8 (byte {exc.start})", path=str(path), line=line) from None
+    return decode_utf8(raw, path=path)
 
 
 def _csv_line_numbers(text: str) -> list[int]:
@@ -103,10 +101,7 @@ def _jsonl_slow(path: Path, text: str) -> tuple[pd.DataFrame, list[int]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON: {exc.msg}", path=str(path), line=number) from None
+        row = parse_json(line, path=path, line=number)
         if not isinstance(row, dict):
             raise InputError("each line must be a JSON object", path=str(path), line=number)
         rows.append(row)
@@ -126,6 +121,10 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, Sequence[int]]:
     import pyarrow as pa
     import pyarrow.json as pj
 
+    if _NON_FINITE.search(raw):
+        # pyarrow reads NaN and Infinity as numbers, where a NaN weight would then pass as
+        # "absent"; the line-by-line reader refuses them by name (or accepts them in strings).
+        return _jsonl_slow(path, text)
     try:
         frame = pj.read_json(io.BytesIO(raw)).to_pandas()
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -138,10 +137,7 @@ def _read_json(path: Path) -> tuple[pd.DataFrame, Sequence[int]]:
     text = _decode(path, _read_bytes(path))
     if not text.strip():
         return pd.DataFrame(), []
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON: {exc.msg}", path=str(path), line=exc.lineno) from None
+    data = parse_json(text, path=path)
     if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
         data = pd.DataFrame(data).to_dict(orient="records")  # a dict of columns
     if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):

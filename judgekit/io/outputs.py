@@ -14,6 +14,7 @@ Accepted column names (first match wins):
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,26 @@ PROMPT_ID_KEYS = ("prompt_id", "question_id", "id")
 PROMPT_KEYS = ("prompt", "instruction", "question", "turns")
 MODEL_KEYS = ("model", "generator", "model_id")
 OUTPUT_KEYS = ("output", "response", "answer", "completion")
+
+#: Longest prompt or output accepted, in characters (about 250k tokens): far beyond what a
+#: judge's context holds, so a longer text is a broken export, not an answer to judge.
+#: ``JUDGEKIT_MAX_OUTPUT_CHARS`` changes it; 0 turns the check off.
+MAX_TEXT_CHARS = 1_000_000
+MAX_TEXT_ENV = "JUDGEKIT_MAX_OUTPUT_CHARS"
+
+
+def max_text_chars() -> int | None:
+    """The length limit in force: the environment's, else :data:`MAX_TEXT_CHARS`."""
+    raw = os.environ.get(MAX_TEXT_ENV, "").strip()
+    if not raw:
+        return MAX_TEXT_CHARS
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise InputError(f"{MAX_TEXT_ENV}={raw!r} is not a whole number of characters") from None
+    if limit < 0:
+        raise InputError(f"{MAX_TEXT_ENV}={raw!r} must be 0 (no limit) or more")
+    return limit or None
 
 
 @dataclass(frozen=True)
@@ -107,10 +128,22 @@ def _rows_from_file(path: Path) -> Iterable[tuple[Source, Row]]:
         yield Source(str(path), line), row
 
 
+def _check_length(text: str, *, column: str, source: Source, limit: int | None) -> None:
+    if limit is not None and len(text) > limit:
+        raise InputError(
+            f"{column!r} is {len(text):,} characters long, over the limit of {limit:,}; "
+            f"set {MAX_TEXT_ENV} to a larger number (0: no limit) if your judge's context "
+            "really holds it",
+            path=source.path,
+            line=source.line,
+        )
+
+
 def _normalise(
     rows: Iterable[tuple[Source, Row]], *, default_model: str, origin: str
 ) -> list[tuple[Source, Item, Candidate]]:
     out: list[tuple[Source, Item, Candidate]] = []
+    limit = max_text_chars()
     for source, row in rows:
         prompt_key, prompt = _pick(row, PROMPT_KEYS)
         output_key, output = _pick(row, OUTPUT_KEYS)
@@ -129,17 +162,39 @@ def _normalise(
         assert prompt_key is not None and output_key is not None
         prompt_text = _as_text(prompt, column=prompt_key, source=source)
         if is_missing(prompt_text):
-            raise InputError("empty prompt", path=source.path, line=source.line)
+            raise InputError(f"{prompt_key!r} is empty", path=source.path, line=source.line)
+        _check_length(prompt_text, column=prompt_key, source=source, limit=limit)
         if output is None or (isinstance(output, float) and output != output):
-            raise InputError("missing output value", path=source.path, line=source.line)
+            raise InputError(
+                f"{output_key!r} has no value (null or an empty cell)",
+                path=source.path,
+                line=source.line,
+            )
         output_text = _as_text(output, column=output_key, source=source)
+        if not output_text.strip():
+            # An empty answer is almost always a failed generation or a shifted column;
+            # judging it would rank the export bug, not the model.
+            raise InputError(
+                f"{output_key!r} is empty; if the model really answered nothing, write that "
+                'down as text (for example "(no answer)")',
+                path=source.path,
+                line=source.line,
+            )
+        _check_length(output_text, column=output_key, source=source, limit=limit)
         id_key, raw_id = _pick(row, PROMPT_ID_KEYS)
         if id_key is None or is_missing(raw_id):
             prompt_id = prompt_id_for(prompt_text)
         else:
             prompt_id = _as_text(raw_id, column=id_key, source=source)
         model_key, model = _pick(row, MODEL_KEYS)
-        model_name = default_model if model_key is None or is_missing(model) else model
+        if model_key is not None and is_missing(model):
+            raise InputError(
+                f"{model_key!r} is empty; name the model, or leave the column out to use "
+                "the file name",
+                path=source.path,
+                line=source.line,
+            )
+        model_name = default_model if model_key is None else model
         model_name = _as_text(model_name, column=model_key or "model", source=source).strip()
         reference = row.get("reference")
         category = row.get("category")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,39 +26,89 @@ def _read_text(path: Path) -> str:
         raise InputError("file not found", path=str(path)) from None
     except IsADirectoryError:
         raise InputError("is a directory, expected a file", path=str(path)) from None
+    return decode_utf8(raw, path=path)
+
+
+def decode_utf8(raw: bytes, *, path: str | Path) -> str:
+    """Decode a file's bytes; a bad byte is an InputError naming its line.
+
+    ``utf-8-sig`` accepts a leading BOM, which spreadsheet exports often add.
+    """
     try:
-        # utf-8-sig accepts a leading BOM, which spreadsheet exports often add.
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(f"not valid UTF-8 (byte {exc.start})", path=str(path), line=line) from None
+        raise InputError(
+            f"not valid UTF-8 (byte {exc.start}); save the file as UTF-8", path=str(path), line=line
+        ) from None
+
+
+class _NonFiniteNumber(ValueError):
+    def __init__(self, constant: str) -> None:
+        super().__init__(constant)
+        self.constant = constant
+
+
+def _reject_constant(constant: str) -> Any:
+    raise _NonFiniteNumber(constant)
+
+
+def _constant_message(constant: str, text: str) -> str:
+    key = re.search(rf'"([^"\\]+)"\s*:\s*-?{constant}', text)
+    where = f" in {key.group(1)!r}" if key else ""
+    return (
+        f"{constant}{where} is not valid JSON; numbers (weights, scores, preferences) must "
+        "be finite, and a missing value is null"
+    )
+
+
+def parse_json(text: str, *, path: str | Path, line: int | None = None) -> Any:
+    """``json.loads`` that names the file and line, and refuses NaN and Infinity.
+
+    Python's json module accepts ``NaN`` as an extension; a NaN weight or score would then
+    pass as "absent" (pandas reads both as NaN) and silently count as a default value.
+
+    Args:
+        text: one JSONL line (give its ``line``) or a whole document.
+    """
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        at = line if line is not None else exc.lineno
+        raise InputError(
+            f"malformed JSON: {exc.msg} (column {exc.colno})", path=str(path), line=at
+        ) from None
+    except _NonFiniteNumber as exc:
+        at = line
+        if at is None:
+            found = re.search(rf"(?<![\w\"])-?{exc.constant}(?![\w\"])", text)
+            at = text[: found.start()].count("\n") + 1 if found else None
+        context = text if line is not None else text.splitlines()[at - 1] if at else ""
+        raise InputError(
+            _constant_message(exc.constant, context), path=str(path), line=at
+        ) from None
 
 
 def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, Row]]:
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON: {exc.msg}", path=str(path), line=lineno) from None
+        row = parse_json(line, path=path, line=lineno)
         if not isinstance(row, dict):
             raise InputError("each line must be a JSON object", path=str(path), line=lineno)
         yield lineno, row
 
 
 def _json_rows(path: Path, text: str) -> Iterator[tuple[int, Row]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON: {exc.msg}", path=str(path), line=exc.lineno) from None
+    data = parse_json(text, path=path)
     if isinstance(data, dict):
         # A dict of columns (pandas "columns" orient) is a common export shape.
         if data and all(isinstance(v, list) for v in data.values()):
             keys = list(data)
             lengths = {len(data[k]) for k in keys}
             if len(lengths) != 1:
-                raise InputError("columns have different lengths", path=str(path))
+                sizes = ", ".join(f"{k!r}: {len(data[k])}" for k in keys)
+                raise InputError(f"columns have different lengths ({sizes})", path=str(path))
             n = lengths.pop()
             data = [{k: data[k][i] for k in keys} for i in range(n)]
         else:
@@ -66,7 +117,11 @@ def _json_rows(path: Path, text: str) -> Iterator[tuple[int, Row]]:
         raise InputError("expected a JSON array of objects", path=str(path))
     for index, row in enumerate(data):
         if not isinstance(row, dict):
-            raise InputError(f"element {index} is not an object", path=str(path))
+            raise InputError(
+                f"element {index + 1} of the array is a {type(row).__name__}, not an object",
+                path=str(path),
+                line=index + 1,
+            )
         # JSON arrays have no line per row; report the element index as a pseudo-line.
         yield index + 1, row
 

@@ -3,6 +3,8 @@
 - ``ScriptedJudge``: answers from a queue of texts or a function of the request.
 - ``FixedJudge``: always prefers one position, which proves that debiasing works.
 - ``HashJudge``: deterministic pseudo-random probabilities derived from the request hash.
+
+Built directly, they record every request in ``calls`` for tests to inspect.
 """
 
 from __future__ import annotations
@@ -58,15 +60,19 @@ class ScriptedJudge:
 class FixedJudge:
     """Always prefers the same position (``"A"`` = the first candidate shown)."""
 
-    def __init__(self, position: str = "A", *, supports_logprobs: bool = True) -> None:
+    def __init__(
+        self, position: str = "A", *, supports_logprobs: bool = True, record: bool = True
+    ) -> None:
         self.id = f"fake/always-{position.lower()}"
         self.position = position
         self.supports_logprobs = supports_logprobs
         self.batch_size = 64
+        self.record = record
         self.calls: list[JudgeRequest] = []
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeResponse]:
-        self.calls.extend(requests)
+        if self.record:
+            self.calls.extend(requests)
         out = []
         for request in requests:
             if request.choices and self.supports_logprobs:
@@ -80,14 +86,16 @@ class FixedJudge:
 class HashJudge:
     """Deterministic pseudo-random choice probabilities, seeded by the request content."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, record: bool = True) -> None:
         self.id = "fake/hash"
         self.supports_logprobs = True
         self.batch_size = 64
+        self.record = record
         self.calls: list[JudgeRequest] = []
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeResponse]:
-        self.calls.extend(requests)
+        if self.record:
+            self.calls.extend(requests)
         out = []
         for request in requests:
             choices = request.choices or ("A", "B", "C")
@@ -101,9 +109,13 @@ class HashJudge:
 
 
 def fake_judge(name: str) -> Judge:
-    """Build the fake judge named in a ``fake/<name>`` id."""
+    """Build the fake judge named in a ``fake/<name>`` id.
+
+    Judges built from an id are used for dry runs and load tests, where nobody can read
+    ``calls``; they keep no record, so 100k comparisons do not hold 200k prompts in memory.
+    """
     if name in ("always-a", "always-b"):
-        return FixedJudge(name[-1].upper())
+        return FixedJudge(name[-1].upper(), record=False)
     if name == "hash":
-        return HashJudge()
+        return HashJudge(record=False)
     raise ConfigError(f"unknown fake judge {name!r}; use fake/always-a, fake/always-b or fake/hash")

@@ -171,7 +171,7 @@ class PairwiseData:
                     f"'{name}' must be a finite number >= 0",
                     path=path,
                     lines=lines,
-                    describe=lambda k, arr=arr: repr(arr[k]),
+                    describe=lambda k, arr=arr: repr(float(arr[k])),
                 )
         total = arrays["win_a"] + arrays["win_b"] + arrays["tie"]
         _bad_rows(total <= 0, "win_a + win_b + tie must be positive", path=path, lines=lines)
@@ -229,7 +229,8 @@ class PairwiseData:
         """
         missing = [c for c in ("model_a", "model_b") if c not in frame.columns]
         if missing:
-            raise InputError(f"missing column(s): {', '.join(missing)}", path=path)
+            found = ", ".join(sorted(str(c) for c in frame.columns)) or "none"
+            raise InputError(f"missing column(s): {', '.join(missing)}; found: {found}", path=path)
         soft = {"win_a", "win_b", "tie"}
         if "winner" not in frame.columns and not soft <= set(frame.columns):
             raise InputError(

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from judgekit.errors import ConfigError, InputError
 from judgekit.io.outputs import prompt_id_for
-from judgekit.io.tabular import is_missing, read_rows
+from judgekit.io.tabular import decode_utf8, is_missing, read_rows
 from judgekit.rubrics.model import Checklist, ChecklistQuestion, LocatedValueError, Rubric
 from judgekit.templates import PromptTemplate, load_template, rubrics_dir
 from judgekit.types import Item
@@ -189,10 +189,7 @@ def load_rubric(rubric: str | Path | Rubric | LoadedRubric) -> LoadedRubric:
     if isinstance(rubric, Rubric):
         return LoadedRubric(rubric=rubric, template=_template_for(rubric, None))
     path = _resolve(rubric)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError("not valid UTF-8", path=str(path)) from None
+    text = decode_utf8(path.read_bytes(), path=path)
     parsed = parse_rubric(text, path=path)
     return LoadedRubric(rubric=parsed, template=_template_for(parsed, path.parent), path=path)
 

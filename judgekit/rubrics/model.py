@@ -86,7 +86,7 @@ class Criterion(BaseModel):
     """Display name; defaults to the id in title case."""
     question: str = Field(min_length=1)
     """What the judge asks itself, Prometheus style ("Is the response factually correct?")."""
-    weight: float = Field(default=1.0, gt=0)
+    weight: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     """Weight of this criterion in the overall score."""
     levels: dict[int, str]
     """Description of score levels; the scale's min and max must be described."""
@@ -180,7 +180,7 @@ class ChecklistQuestion(BaseModel):
 
     question: str = Field(min_length=1)
     """Asks whether a response meets one requirement of the instruction."""
-    weight: float = Field(default=1.0, gt=0)
+    weight: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     """Weight in the weighted pass rate."""
 
 
