@@ -1,7 +1,7 @@
 """Benchmark the in-process vLLM judge against the hf judge on the same machine and arena.
 
-Measures, on the demo arena (``arenas/demo/outputs/*.jsonl``; a synthetic arena of the same
-shape when it is missing or incomplete):
+Measures, on the demo arena (``arenas/demo/outputs/*.jsonl``, the pairs ``make demo`` judges:
+``--schedule sample:3 --seed 0``, 20 prompts x 3 pairs x 2 orders = 120 judgments):
 
 1. engine/model load time of each backend;
 2. pairwise judgments per second in logprob mode (both orders of every pair), through
@@ -18,8 +18,8 @@ CPU default of 1 GiB, less than one demo run), so the table reports them apart.
 
 Run from .venv-vllm (tests/vllm_setup/install.sh)::
 
-    .venv-vllm/bin/python tests/benchmarks/bench_vllm.py [--rounds 2] [--block-size 32]
-    .venv-vllm/bin/python tests/benchmarks/bench_vllm.py --skip-hf --block-size 32  # vLLM only
+    PYTHONPATH=$PWD .venv-vllm/bin/python tests/benchmarks/bench_vllm.py [--rounds 2]
+    PYTHONPATH=$PWD .venv-vllm/bin/python tests/benchmarks/bench_vllm.py --skip-hf  # vLLM only
 """
 
 from __future__ import annotations
@@ -39,42 +39,23 @@ import pandas as pd
 from judgekit.api import CompareResult, compare
 from judgekit.judges.base import JudgeOptions
 from judgekit.judges.hf import HFJudge
-from judgekit.judges.vllm import VLLMEngineOptions, VLLMJudge
+from judgekit.judges.vllm import VLLMJudge
+from judgekit.judges.vllm_engine import VLLMEngineOptions
 from judgekit.types import JudgeRequest, Message
 
 DEMO = Path(__file__).resolve().parents[2] / "arenas" / "demo" / "outputs"
-DEMO_SYSTEMS = 4
-SYNTHETIC_ANSWERS = (
-    "{topic} comes down to a few key points. First, consider the basics; then look at the "
-    "details that matter most in practice, and finish with one concrete example.",
-    "I think {topic} is interesting.",
-    "{topic}: it depends on many things, and people disagree, so there is no single answer "
-    "that works for everyone in every situation you might encounter.",
-    "I'm not sure.",
-)
 
 
-def load_arena(prompts: int) -> tuple[list[pd.DataFrame], str]:
-    """The demo arena's first ``prompts`` prompts, or a synthetic arena of the same shape."""
+def load_arena(prompts: int | None) -> list[Path] | list[pd.DataFrame]:
+    """The demo arena's files, or their first ``prompts`` prompts."""
     files = sorted(DEMO.glob("*.jsonl"))
-    if len(files) >= DEMO_SYSTEMS:
-        frames = [pd.read_json(p, lines=True) for p in files]
-        keep = sorted(frames[0]["prompt_id"].unique())[:prompts]
-        return [f[f["prompt_id"].isin(keep)] for f in frames], f"demo arena ({len(files)} systems)"
-    rows = []
-    for k in range(prompts):
-        topic = f"Question {k}: how should one approach problem number {k}"
-        for s, answer in enumerate(SYNTHETIC_ANSWERS):
-            rows.append(
-                {
-                    "prompt_id": f"q{k:03d}",
-                    "prompt": topic + "?",
-                    "model": f"system-{s}",
-                    "output": answer.format(topic=topic),
-                }
-            )
-    frame = pd.DataFrame(rows)
-    return [g for _, g in frame.groupby("model")], "synthetic arena (demo outputs missing)"
+    if not files:
+        raise SystemExit(f"no demo outputs in {DEMO}")
+    if prompts is None:
+        return files
+    frames = [pd.read_json(p, lines=True, dtype={"prompt_id": str}) for p in files]
+    keep = sorted(frames[0]["prompt_id"].unique())[:prompts]
+    return [f[f["prompt_id"].isin(keep)] for f in frames]
 
 
 def warm_up(judge: Any) -> None:
@@ -90,9 +71,18 @@ def warm_up(judge: Any) -> None:
         raise SystemExit(f"warm-up failed on {judge.id}: {response.error}")
 
 
-def run(judge: Any, outputs: list[pd.DataFrame]) -> tuple[CompareResult, float]:
+def run(
+    judge: Any, outputs: list[Path] | list[pd.DataFrame], *, schedule: str, seed: int
+) -> tuple[CompareResult, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        result = compare(outputs, judge=judge, db=Path(tmp) / "bench.duckdb", bootstrap=0)
+        result = compare(
+            outputs,
+            judge=judge,
+            db=Path(tmp) / "bench.duckdb",
+            bootstrap=0,
+            schedule=schedule,
+            seed=seed,
+        )
     calls = result.stats["judge_calls_made"]
     if result.stats["judge_calls_failed"]:
         raise SystemExit(f"{judge.id}: {result.stats['judge_calls_failed']} judge calls failed")
@@ -112,7 +102,9 @@ def max_diff(a: CompareResult, b: CompareResult) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prompts", type=int, default=20, help="arena prompts to judge")
+    parser.add_argument("--prompts", type=int, default=None, help="first N prompts only")
+    parser.add_argument("--schedule", default="sample:3", help="compare's --schedule")
+    parser.add_argument("--seed", type=int, default=0, help="compare's --seed")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per backend")
     parser.add_argument("--hf-batch-size", type=int, default=8)
     parser.add_argument("--block-size", type=int, default=None, help="vLLM KV block size")
@@ -122,7 +114,11 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
-    outputs, source = load_arena(args.prompts)
+    outputs = load_arena(args.prompts)
+    source = f"demo, {args.schedule}, seed {args.seed}" + (
+        f", first {args.prompts} prompts" if args.prompts else ""
+    )
+    load_start = os.getloadavg()[0]
 
     t0 = time.perf_counter()
     vllm_judge = VLLMJudge("smollm2", engine=VLLMEngineOptions(block_size=args.block_size))
@@ -145,10 +141,10 @@ def main() -> None:
     for _ in range(args.rounds):
         hf_result = None
         if hf_judge is not None:
-            hf_result, rate = run(hf_judge, outputs)
+            hf_result, rate = run(hf_judge, outputs, schedule=args.schedule, seed=args.seed)
             hf_rates.append(rate)
         before = vllm_judge.prefix_cache_stats()
-        vllm_result, rate = run(vllm_judge, outputs)
+        vllm_result, rate = run(vllm_judge, outputs, schedule=args.schedule, seed=args.seed)
         vllm_rates.append(rate)
         hit_rates.append((vllm_judge.prefix_cache_stats() - before).hit_rate)
         if hf_result is not None:
@@ -172,7 +168,8 @@ def main() -> None:
         "vllm_prefix_cache_hit_rate": [round(r, 3) for r in hit_rates],
         "vllm_block_size": block,
         "max_abs_p_diff": max(diffs) if diffs else None,
-        "load_average_1m": round(os.getloadavg()[0], 2),
+        "load_average_1m_start": round(load_start, 2),
+        "load_average_1m_end": round(os.getloadavg()[0], 2),
     }
     rows = [
         ("arena", source),
@@ -196,7 +193,7 @@ def main() -> None:
     rows.append(("vLLM KV block size (tokens)", str(block)))
     if diffs:
         rows.append(("max |p_vllm - p_hf| over all verdicts", f"{max(diffs):.1e}"))
-    rows.append(("1-min load average at the end", f"{os.getloadavg()[0]:.1f}"))
+    rows.append(("1-min load average, start / end", f"{load_start:.1f} / {os.getloadavg()[0]:.1f}"))
     print(
         f"\njudgekit bench_vllm · {platform.processor() or platform.machine()} · "
         f"{os.cpu_count()} cores\n"
