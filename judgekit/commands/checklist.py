@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from judgekit.commands.common import leaderboard_table, print_json, stderr, stdout
+from judgekit.commands.common import (
+    collects_judge_options,
+    leaderboard_table,
+    print_json,
+    stderr,
+    stdout,
+)
 from judgekit.commands.grade import judge_backend_options, run_options, score_table
+
+if TYPE_CHECKING:
+    from judgekit.judges.base import JudgeOptions
 
 
 @click.command()
+@collects_judge_options
 @click.argument("outputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--checklists",
@@ -65,10 +77,7 @@ def checklist(
     checklists_path: str | None,
     export_checklists: str | None,
     judge_id: str,
-    base_url: str | None,
-    api_key_env: str,
-    concurrency: int,
-    batch_size: int,
+    judge_options: JudgeOptions,
     generator: str | None,
     verdict: str,
     max_questions: int,
@@ -93,7 +102,6 @@ def checklist(
       judgekit checklist outs/*.jsonl --export-checklists checklists.jsonl
       judgekit checklist outs/*.jsonl --checklists checklists.jsonl --judge openai/my-model
     """
-    from judgekit.judges.base import JudgeOptions
     from judgekit.rubrics.loader import dump_checklists
     from judgekit.rubrics.model import ChecklistOptions
     from judgekit.rubrics.tick import checklist as run_checklist
@@ -105,9 +113,6 @@ def checklist(
         tie_margin=tie_margin,
         bootstrap=bootstrap,
         seed=seed,
-    )
-    judge_options = JudgeOptions(
-        base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size
     )
     result = run_checklist(
         list(outputs),

@@ -1,17 +1,100 @@
-"""Shared CLI helpers: leaderboard tables and JSON output."""
+"""Shared CLI helpers: judge options, leaderboard tables and JSON output."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
+import click
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from judgekit.judges.base import JudgeOptions
+
 stdout = Console()
 stderr = Console(stderr=True)
+
+BATCH_SIZE_HELP = "Requests per batch for in-process judges [default: 8; vllm: 256]."
+
+
+def judge_opt_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--judge-opt KEY=VALUE`` (repeatable): engine options of an in-process vllm judge."""
+    return click.option(
+        "--judge-opt",
+        "judge_opts",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Engine option of a vllm judge, repeatable: max_model_len=4096, dtype=bfloat16, "
+        "tensor_parallel_size=2, gpu_memory_utilization=0.85 (others go to vllm.LLM as is).",
+    )(fn)
+
+
+def collects_judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the judge flags (``--base-url`` ... ``--judge-opt``) into one ``judge_options``.
+
+    Put it right under ``@click.command()``: click then sees the flags' parameters, and the
+    command receives a validated ``JudgeOptions`` instead of five loose values.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any,
+        base_url: str | None,
+        api_key_env: str,
+        concurrency: int,
+        batch_size: int | None,
+        judge_opts: tuple[str, ...],
+        **kwargs: Any,
+    ) -> Any:
+        kwargs["judge_options"] = build_judge_options(
+            base_url=base_url,
+            api_key_env=api_key_env,
+            concurrency=concurrency,
+            batch_size=batch_size,
+            judge_opts=judge_opts,
+        )
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def build_judge_options(
+    *,
+    base_url: str | None,
+    api_key_env: str,
+    concurrency: int,
+    batch_size: int | None,
+    judge_opts: Sequence[str] = (),
+) -> JudgeOptions:
+    """``JudgeOptions`` from the CLI flags; a bad ``--judge-opt`` is a usage error naming it.
+
+    ``batch_size`` None leaves each backend its own default (8 for hf, 256 for vllm, whose
+    scheduler batches internally and gains from big calls).
+    """
+    from judgekit.judges.base import JudgeOptions
+
+    engine: dict[str, str] = {}
+    for raw in judge_opts:
+        key, sep, value = raw.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise click.BadParameter(f"{raw!r} is not KEY=VALUE", param_hint="'--judge-opt'")
+        if key in engine:
+            raise click.BadParameter(f"{key!r} is given twice", param_hint="'--judge-opt'")
+        engine[key] = value.strip()
+    fields: dict[str, Any] = {"batch_size": batch_size} if batch_size is not None else {}
+    return JudgeOptions(
+        base_url=base_url,
+        api_key_env=api_key_env,
+        concurrency=concurrency,
+        engine=engine,
+        **fields,
+    )
 
 
 def _fmt(value: Any, spec: str) -> str:

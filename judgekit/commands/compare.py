@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from judgekit.commands.common import leaderboard_table, print_json, stderr, stdout
+from judgekit.commands.common import (
+    BATCH_SIZE_HELP,
+    collects_judge_options,
+    judge_opt_option,
+    leaderboard_table,
+    print_json,
+    stderr,
+    stdout,
+)
+
+if TYPE_CHECKING:
+    from judgekit.judges.base import JudgeOptions
 
 
 @click.command()
+@collects_judge_options
 @click.argument("outputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--judge",
@@ -15,7 +29,8 @@ from judgekit.commands.common import leaderboard_table, print_json, stderr, stdo
     multiple=True,
     default=("hf/smollm2",),
     show_default=True,
-    help="Judge id: hf/smollm2, hf/PATH, openai/MODEL, litellm/PROVIDER/MODEL, fake/hash. "
+    help="Judge id: hf/smollm2, hf/PATH, vllm/PATH, openai/MODEL, litellm/PROVIDER/MODEL, "
+    "fake/hash. "
     "Repeat it to judge with a panel: --judge A --judge B.",
 )
 @click.option(
@@ -52,11 +67,11 @@ from judgekit.commands.common import leaderboard_table, print_json, stderr, stdo
 )
 @click.option(
     "--batch-size",
-    default=8,
-    show_default=True,
+    default=None,
     type=click.IntRange(min=1),
-    help="Forward-pass batch size for in-process judges.",
+    help=BATCH_SIZE_HELP,
 )
+@judge_opt_option
 @click.option(
     "--protocol",
     type=click.Choice(["pairwise", "listwise"]),
@@ -151,10 +166,7 @@ def compare(
     judge_ids: tuple[str, ...],
     pool: str,
     repeats: int,
-    base_url: str | None,
-    api_key_env: str,
-    concurrency: int,
-    batch_size: int,
+    judge_options: JudgeOptions,
     protocol: str,
     k: int | None,
     permutations: int | None,
@@ -182,10 +194,10 @@ def compare(
     Example:
       judgekit compare a.jsonl b.jsonl c.jsonl --judge hf/smollm2
       judgekit compare outs/*.jsonl --judge openai/my-model --base-url http://127.0.0.1:8000/v1
+      judgekit compare outs/*.jsonl --judge vllm/smollm2 --judge-opt max_model_len=2048
     """
     from judgekit.api import compare as run_compare
     from judgekit.config import CompareOptions
-    from judgekit.judges.base import JudgeOptions
 
     options = CompareOptions(
         protocol=protocol,  # type: ignore[arg-type]
@@ -200,9 +212,6 @@ def compare(
         template=template,
         bootstrap=bootstrap,
         ties=ties,  # type: ignore[arg-type]
-    )
-    judge_options = JudgeOptions(
-        base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size
     )
     if len(judge_ids) == 1 and repeats == 1:
         result = run_compare(

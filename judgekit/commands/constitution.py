@@ -4,14 +4,17 @@ Constitutional AI) and write them as a rubric."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
 from rich.table import Table
 
-from judgekit.commands.common import print_json, stderr, stdout
+from judgekit.commands.common import collects_judge_options, print_json, stderr, stdout
 from judgekit.commands.grade import judge_backend_options
+
+if TYPE_CHECKING:
+    from judgekit.judges.base import JudgeOptions
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -69,6 +72,7 @@ def report_table(report: pd.DataFrame, *, title: str) -> Table:
 
 
 @click.command()
+@collects_judge_options
 @click.argument("prefs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--format",
@@ -200,10 +204,7 @@ def constitution(
     prefs: tuple[str, ...],
     fmt: str,
     judge_id: str,
-    base_url: str | None,
-    api_key_env: str,
-    concurrency: int,
-    batch_size: int,
+    judge_options: JudgeOptions,
     max_principles: int,
     sample: int,
     seed: int,
@@ -245,7 +246,6 @@ def constitution(
     """
     from judgekit.icai import ConstitutionOptions
     from judgekit.icai import constitution as run_constitution
-    from judgekit.judges.base import JudgeOptions
 
     options = ConstitutionOptions(
         max_principles=max_principles,
@@ -263,9 +263,6 @@ def constitution(
         coverage=coverage,
         verdict=verdict,  # type: ignore[arg-type]
         name=name,
-    )
-    judge_options = JudgeOptions(
-        base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size
     )
     result = run_constitution(
         list(prefs),

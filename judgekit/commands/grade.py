@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
 from rich.table import Table
 
-from judgekit.commands.common import print_json, stderr, stdout
+from judgekit.commands.common import (
+    BATCH_SIZE_HELP,
+    collects_judge_options,
+    judge_opt_option,
+    print_json,
+    stderr,
+    stdout,
+)
+
+if TYPE_CHECKING:
+    from judgekit.judges.base import JudgeOptions
 
 F = Callable[..., Any]
 
@@ -23,7 +33,7 @@ def judge_backend_options(fn: F) -> F:
             "judge_id",
             default="hf/smollm2",
             show_default=True,
-            help="Judge id: hf/smollm2, hf/PATH, openai/MODEL, litellm/PROVIDER/MODEL.",
+            help="Judge id: hf/smollm2, hf/PATH, vllm/PATH, openai/MODEL, litellm/PROVIDER/MODEL.",
         ),
         click.option(
             "--base-url",
@@ -45,11 +55,11 @@ def judge_backend_options(fn: F) -> F:
         ),
         click.option(
             "--batch-size",
-            default=8,
-            show_default=True,
+            default=None,
             type=click.IntRange(min=1),
-            help="Forward-pass batch size for in-process judges.",
+            help=BATCH_SIZE_HELP,
         ),
+        judge_opt_option,
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -123,6 +133,7 @@ def score_table(
 
 
 @click.command()
+@collects_judge_options
 @click.argument("outputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--rubric",
@@ -151,10 +162,7 @@ def grade(
     outputs: tuple[str, ...],
     rubric: str,
     judge_id: str,
-    base_url: str | None,
-    api_key_env: str,
-    concurrency: int,
-    batch_size: int,
+    judge_options: JudgeOptions,
     verdict: str,
     feedback: bool,
     bootstrap: int,
@@ -176,7 +184,6 @@ def grade(
       judgekit grade outs/*.jsonl --rubric helpfulness
       judgekit grade outs/*.jsonl --rubric hhh --verdict generate --judge openai/my-model
     """
-    from judgekit.judges.base import JudgeOptions
     from judgekit.rubrics.engine import grade as run_grade
     from judgekit.rubrics.model import GradeOptions
 
@@ -185,9 +192,6 @@ def grade(
         feedback=feedback,
         bootstrap=bootstrap,
         seed=seed,
-    )
-    judge_options = JudgeOptions(
-        base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size
     )
     result = run_grade(
         list(outputs),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, fields
+from types import TracebackType
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +28,52 @@ class Judge(Protocol):
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeResponse]: ...
 
 
+@dataclass
+class InProcessStats:
+    """Cumulative counters of an in-process judge (hf, vllm), for benchmarks and progress.
+
+    Backends subclass it with counters of their own engine.
+    """
+
+    load_s: float = 0.0
+    """Seconds the constructor spent loading (and, the first time, converting) the model."""
+    converted: bool = False
+    """Whether the constructor had to de-quantise a GGUF because no cache existed."""
+    judge_s: float = 0.0
+    """Wall time inside ``judge()``."""
+    n_requests: int = 0
+    n_errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def reset(self) -> None:
+        """Zero the per-call counters (load figures are kept)."""
+        for f in fields(self):
+            if f.name not in ("load_s", "converted"):
+                setattr(self, f.name, f.default)
+
+
+_J = TypeVar("_J", bound="ClosesOnExit")
+
+
+class ClosesOnExit:
+    """``with judge: ...`` releases the judge's resources (``close()``) on the way out."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _J) -> _J:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 class JudgeOptions(BaseModel):
     """Options shared by judge backends; each backend reads the ones it understands."""
 
@@ -45,3 +93,9 @@ class JudgeOptions(BaseModel):
     """Forward-pass batch size for in-process judges."""
     model_path: str | None = None
     """Local model folder or GGUF file for in-process judges."""
+    engine: dict[str, Any] = Field(default_factory=dict)
+    """Engine options of in-process engines, by name (CLI: ``--judge-opt KEY=VALUE``).
+
+    Only the vllm backend reads them (``max_model_len``, ``dtype``, ``tensor_parallel_size``,
+    ``gpu_memory_utilization`` ...); the registry refuses them for any other backend rather
+    than ignore what the user asked for."""

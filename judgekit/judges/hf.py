@@ -23,12 +23,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from judgekit.errors import ConfigError
-from judgekit.judges.base import JudgeOptions
+from judgekit.judges.base import InProcessStats, JudgeOptions
 from judgekit.judges.hf_cache import (
     ensure_converted,
     import_transformers,
@@ -42,40 +42,24 @@ TOP_LOGPROBS = 5
 
 
 @dataclass
-class HFStats:
-    """Cumulative counters of one ``HFJudge``, for benchmarks and progress reports.
+class HFStats(InProcessStats):
+    """Counters of one ``HFJudge``: the shared ones plus the model's own time.
 
     ``forward_share`` tells how much of the time inside ``judge()`` the model itself took;
     the rest is Python around it (rendering, tokenising, padding, reading results).
     """
 
-    load_s: float = 0.0
-    """Seconds the constructor spent loading (and, the first time, converting) the model."""
-    converted: bool = False
-    """Whether the constructor had to de-quantise the GGUF because no cache existed."""
-    judge_s: float = 0.0
-    """Wall time inside ``judge()``."""
     forward_s: float = 0.0
     """Time inside the model forward of choice requests."""
     n_forward_calls: int = 0
     generate_s: float = 0.0
     """Time inside ``model.generate`` for generation requests."""
     n_generate_calls: int = 0
-    n_requests: int = 0
-    n_errors: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
 
     @property
     def forward_share(self) -> float:
         """Share of ``judge_s`` spent inside the model (forward and generate)."""
         return (self.forward_s + self.generate_s) / self.judge_s if self.judge_s > 0 else 0.0
-
-    def reset(self) -> None:
-        """Zero the per-call counters (load figures are kept)."""
-        for f in fields(self):
-            if f.name not in ("load_s", "converted"):
-                setattr(self, f.name, f.default)
 
 
 class _ItemError(ValueError):
@@ -242,16 +226,7 @@ class HFJudge:
                     f"{self.context_length}; nothing was truncated"
                 )
             return None
-        if request.max_tokens < 1:
-            return f"max_tokens must be at least 1, got {request.max_tokens}"
-        if request.temperature < 0:
-            return f"temperature must be >= 0, got {request.temperature}"
-        if n_tokens + request.max_tokens > self.context_length:
-            return (
-                f"prompt has {n_tokens} tokens and max_tokens is {request.max_tokens}, more "
-                f"than the model's context of {self.context_length}; nothing was truncated"
-            )
-        return None
+        return generation_problem(request, n_tokens, self.context_length)
 
     # -- batching --------------------------------------------------------------------------
 
@@ -462,6 +437,20 @@ class HFJudge:
                 )
             )
         return results
+
+
+def generation_problem(request: JudgeRequest, n_tokens: int, context_length: int) -> str | None:
+    """Why a generation request cannot run as given, or None; shared by in-process judges."""
+    if request.max_tokens < 1:
+        return f"max_tokens must be at least 1, got {request.max_tokens}"
+    if request.temperature < 0:
+        return f"temperature must be >= 0, got {request.temperature}"
+    if n_tokens + request.max_tokens > context_length:
+        return (
+            f"prompt has {n_tokens} tokens and max_tokens is {request.max_tokens}, more "
+            f"than the model's context of {context_length}; nothing was truncated"
+        )
+    return None
 
 
 def _error(message: str, prompt_tokens: int | None = None, latency: float = 0.0) -> JudgeResponse:

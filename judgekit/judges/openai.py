@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import Any
 
 import openai
@@ -27,11 +26,11 @@ from judgekit.judges.api_common import (
     shared_loop,
     shared_ssl_context,
 )
-from judgekit.judges.base import JudgeOptions
+from judgekit.judges.base import ClosesOnExit, JudgeOptions
 from judgekit.types import JudgeRequest, JudgeResponse
 
 
-class OpenAIJudge:
+class OpenAIJudge(ClosesOnExit):
     """A judge behind an OpenAI-compatible ``/v1/chat/completions`` endpoint.
 
     Args:
@@ -85,17 +84,6 @@ class OpenAIJudge:
         client = self._slot.take()
         if client is not None:
             shared_loop().run(client.close())
-
-    def __enter__(self) -> OpenAIJudge:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     async def _judge(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
         client = self._slot.get(self._new_client)

@@ -53,6 +53,10 @@ _PROVIDERS: dict[str, Loader] = {
 }
 
 
+# Providers that read JudgeOptions.engine (--judge-opt); the others would silently ignore it.
+ENGINE_OPTION_PROVIDERS = frozenset({"vllm"})
+
+
 def register_provider(name: str, loader: Loader) -> None:
     """Add a judge provider, e.g. from a plugin: ``loader(model, options) -> Judge``."""
     if "/" in name or not name:
@@ -83,4 +87,11 @@ def get_judge(judge_id: str, *, options: JudgeOptions | None = None) -> Judge:
             f"unknown judge provider {provider!r} in {judge_id!r}; "
             f"known providers: {', '.join(known_providers())}"
         )
-    return loader(model, options or JudgeOptions())
+    options = options or JudgeOptions()
+    if options.engine and provider not in ENGINE_OPTION_PROVIDERS:
+        raise ConfigError(
+            f"engine options ({', '.join(sorted(options.engine))}) are read only by the "
+            f"{', '.join(sorted(ENGINE_OPTION_PROVIDERS))} backend, not by {judge_id!r}; "
+            f"drop --judge-opt for this judge"
+        )
+    return loader(model, options)
