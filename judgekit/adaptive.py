@@ -21,7 +21,15 @@ whole leaderboard, and K-Sort Arena's preference for uncertain, close matches (L
 A batch is chosen greedily: after picking a pair, the covariance gets the rank-one update
 that its (expected) outcome would cause (Sherman-Morrison), so the rest of the batch spreads
 over other pairs instead of repeating the best one; a batch of B pairs keeps a batched
-backend busy at the price of one refit per batch, not per call.
+backend busy at the price of one refit per batch, not per call. Batches should stay well
+below the number of models: on the simulated judge of
+``tests/benchmarks/bench_sample_efficiency.py`` (20 models) batches of 4 and 10 pairs needed
+about half the calls of uniform random pairs to reach Kendall τ 0.9, and batches of 32
+nearly as many as uniform.
+
+On that judge this criterion needed fewer calls than posterior sampling (pairs adjacent in a
+ranking drawn from the posterior), than the probability of misorder alone, and than a fixed
+design chosen with the true strengths to minimise expected misordered pairs.
 """
 
 from __future__ import annotations
