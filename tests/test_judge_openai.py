@@ -138,14 +138,96 @@ def test_generation_respects_max_tokens(stub: StubServer) -> None:
     assert response.completion_tokens == 3
 
 
-def test_assistant_prefix_is_ignored_unless_prefill(stub: StubServer) -> None:
-    request = JudgeRequest(messages=(Message("user", "q"),), assistant_prefix="Verdict: [[")
-    make_judge(stub).judge([request])
+VLLM_FLAGS = ("add_generation_prompt", "continue_final_message")
+
+
+def verdict_request(text: str = "Which is better? [[stub:B]]") -> JudgeRequest:
+    """A pairwise-style choice request: the verdict letter continues the assistant prefix."""
+    return JudgeRequest(
+        messages=(Message("user", text),),
+        choices=("A", "B"),
+        assistant_prefix="The better response is Response",
+        max_tokens=1,
+    )
+
+
+def test_assistant_prefix_is_not_sent_to_a_server_other_than_vllm(stub: StubServer) -> None:
+    # The stub's /v1/models says owned_by "judgekit": OpenAI proper would open a new turn
+    # after a trailing assistant message, so the portable request leaves it out.
+    judge = make_judge(stub)
+    assert (judge.id, judge.prefill, judge.served_by_vllm) == ("openai/stub-judge", False, False)
+    [response] = judge.judge([verdict_request()])
+    [sent] = stub.stats()["recent"]
+    assert [m["role"] for m in sent["messages"]] == ["user"]
+    assert not set(VLLM_FLAGS) & set(sent)
+    assert response.choice_probs == pytest.approx({"A": 0.10 / 0.70, "B": 0.60 / 0.70})
+
+
+def test_vllm_server_is_asked_to_continue_the_assistant_prefix(stub: StubServer) -> None:
+    stub.configure(owned_by="vllm")
+    judge = make_judge(stub)
+    assert (judge.id, judge.prefill, judge.served_by_vllm) == (
+        "openai/stub-judge+prefill",
+        True,
+        True,
+    )
+    request = verdict_request()
+    [response, _] = judge.judge([request, generation("[[stub:A]]")])
+    sent = {m["messages"][0]["role"]: m for m in stub.stats()["recent"]}
+    choice_body, generation_body = sent["user"], sent["system"]
+    assert choice_body["messages"] == [
+        {"role": "user", "content": request.messages[0].content},
+        {"role": "assistant", "content": "The better response is Response"},
+    ]
+    assert choice_body["continue_final_message"] is True
+    assert choice_body["add_generation_prompt"] is False
+    assert (choice_body["max_tokens"], choice_body["top_logprobs"]) == (1, 20)
+    # The stub reads [[stub:X]] from the last message, now the prefix, which has none; the
+    # hash of the messages then makes X = A.
+    assert response.choice_probs == pytest.approx({"A": 0.60 / 0.83, "B": 0.23 / 0.83})
+    # A request without a prefix (generation) is the plain chat request.
+    assert [m["role"] for m in generation_body["messages"]] == ["system", "user"]
+    assert not set(VLLM_FLAGS) & set(generation_body)
+
+
+def test_prefill_changes_the_request_hash(stub: StubServer) -> None:
+    # Cached verdicts of the prefix-less request must not answer the continued one.
+    request = verdict_request()
+    plain = make_judge(stub).id
+    stub.configure(owned_by="vllm")
+    continued = make_judge(stub).id
+    assert request.hash_for(plain) != request.hash_for(continued)
+
+
+def test_prefill_can_be_forced_either_way(stub: StubServer) -> None:
     options = JudgeOptions(base_url=stub.base_url)
-    OpenAIJudge("stub-judge", options=options, prefill=True).judge([request])
-    plain, prefilled = stub.stats()["recent"]
+    request = verdict_request()
+    # On: the trailing assistant message, without vLLM's fields on a server that is not vLLM.
+    forced = OpenAIJudge("stub-judge", options=options, prefill=True)
+    assert forced.id == "openai/stub-judge+prefill"
+    forced.judge([request])
+    stub.configure(owned_by="vllm")
+    # Off on a vLLM server: the portable request, under the plain id.
+    off = OpenAIJudge("stub-judge", options=options, prefill=False)
+    assert off.id == "openai/stub-judge"
+    off.judge([request])
+    prefilled, plain = stub.stats()["recent"]
+    assert prefilled["messages"][-1] == {"role": "assistant", "content": request.assistant_prefix}
+    assert not set(VLLM_FLAGS) & set(prefilled)
     assert [m["role"] for m in plain["messages"]] == ["user"]
-    assert prefilled["messages"][-1] == {"role": "assistant", "content": "Verdict: [["}
+    assert not set(VLLM_FLAGS) & set(plain)
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [({"models_status": 404}, False), ({}, True)],
+    ids=["no-model-list", "owned-by-vllm"],
+)
+def test_vllm_is_detected_only_from_a_model_list(
+    stub: StubServer, config: dict[str, object], expected: bool
+) -> None:
+    stub.configure(owned_by="vllm", **config)
+    assert make_judge(stub).served_by_vllm is expected
 
 
 def test_batch_keeps_order(stub: StubServer) -> None:

@@ -232,11 +232,12 @@ def resolve_api_key(options: JudgeOptions, *, required: bool) -> str | None:
     return key
 
 
-def check_reachable(base_url: str, *, timeout_s: float) -> None:
-    """Fail fast when nothing listens at ``base_url``.
+def check_reachable(base_url: str, *, timeout_s: float) -> httpx.Response | None:
+    """Fail fast when nothing listens at ``base_url``; return the ``/models`` answer.
 
     Any HTTP answer from ``GET {base_url}/models`` counts as reachable, errors included,
     because some servers do not implement it. The key is not sent: this probe needs none.
+    Returns None when the server connected but the probe failed after that.
 
     Raises:
         JudgeUnavailable: connection refused, unknown host or connect timeout.
@@ -244,7 +245,7 @@ def check_reachable(base_url: str, *, timeout_s: float) -> None:
     check_base_url(base_url)
     url = base_url.rstrip("/") + "/models"
     try:
-        httpx.get(url, timeout=min(timeout_s, 5.0), verify=shared_ssl_context())
+        return httpx.get(url, timeout=min(timeout_s, 5.0), verify=shared_ssl_context())
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         raise JudgeUnavailable(
             f"cannot reach {base_url}: {_describe(exc)}. Is the server running?"
@@ -252,6 +253,7 @@ def check_reachable(base_url: str, *, timeout_s: float) -> None:
     except httpx.HTTPError as exc:
         # It connected; a slow or odd /models is the requests' problem, reported per item.
         logger.debug("probe of %s failed after connecting: %s", url, _describe(exc))
+        return None
 
 
 # ---------------------------------------------------------------------------------------------

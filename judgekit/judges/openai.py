@@ -3,6 +3,12 @@
 Choice verdicts come from one token's top logprobs; everything else is generation. ``judge()``
 is synchronous; inside, requests run concurrently (``JudgeOptions.concurrency``) on judgekit's
 API event loop, with retries on 429, 5xx, timeouts and dropped connections only.
+
+Against a vLLM server (its ``/v1/models`` entries say ``owned_by: "vllm"``) the request's
+``assistant_prefix`` is sent as a final assistant message that vLLM continues
+(``continue_final_message``), so the verdict token is read at the same place as in process
+(``hf``, ``vllm``). Other servers get the messages without it, as OpenAI would start a new
+assistant turn after a trailing assistant message instead of continuing it.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import httpx
 import openai
 
 from judgekit.judges.api_common import (
@@ -29,6 +36,12 @@ from judgekit.judges.api_common import (
 from judgekit.judges.base import ClosesOnExit, JudgeOptions
 from judgekit.types import JudgeRequest, JudgeResponse
 
+CONTINUE_FINAL_MESSAGE = {"add_generation_prompt": False, "continue_final_message": True}
+"""Extra chat-completion fields that make vLLM continue the last assistant message."""
+PREFILL_SUFFIX = "+prefill"
+"""Appended to the judge id when the prefix is sent: the request hash includes the id, so
+verdicts cached from the same prompts without the prefix (a different question) are not reused."""
+
 
 class OpenAIJudge(ClosesOnExit):
     """A judge behind an OpenAI-compatible ``/v1/chat/completions`` endpoint.
@@ -38,8 +51,10 @@ class OpenAIJudge(ClosesOnExit):
         options: ``base_url`` (None means the OpenAI API), ``api_key_env``, ``concurrency``,
             ``max_retries`` and ``timeout_s`` are read.
         backoff: waits between retries; tests pass tiny ones.
-        prefill: send ``request.assistant_prefix`` as a trailing assistant message. Off by
-            default because OpenAI starts a new turn after it instead of continuing it.
+        prefill: send ``request.assistant_prefix`` as a trailing assistant message. None (the
+            default) turns it on for a vLLM server, which is also asked to continue that
+            message, and off elsewhere, because OpenAI starts a new turn after it instead of
+            continuing it. With prefill on, the judge id is ``openai/<model>+prefill``.
 
     Raises:
         ConfigError: no API key for a remote server, or a malformed ``base_url``.
@@ -55,20 +70,22 @@ class OpenAIJudge(ClosesOnExit):
         *,
         options: JudgeOptions,
         backoff: Backoff | None = None,
-        prefill: bool = False,
+        prefill: bool | None = None,
     ) -> None:
         self.model = model
-        self.id = f"openai/{model}"
         self.options = options
         self.backoff = backoff or Backoff()
-        self.prefill = prefill
         # A few batches in flight per slot keeps the semaphore busy between judge() calls.
         self.batch_size = options.concurrency * 4
         if options.base_url is not None:
             check_base_url(options.base_url)
         resolve_api_key(options, required=True)  # fail now rather than once per item
+        self.served_by_vllm = False
         if options.base_url is not None:
-            check_reachable(options.base_url, timeout_s=options.timeout_s)
+            listing = check_reachable(options.base_url, timeout_s=options.timeout_s)
+            self.served_by_vllm = served_by_vllm(listing)
+        self.prefill = self.served_by_vllm if prefill is None else prefill
+        self.id = f"openai/{model}{PREFILL_SUFFIX if self.prefill else ''}"
         # One client for the judge's life: connections and TLS sessions carry across batches.
         self._slot = _ClientSlot()
         weakref.finalize(self, self._slot.close_soon)
@@ -90,6 +107,8 @@ class OpenAIJudge(ClosesOnExit):
 
         async def call(request: JudgeRequest) -> JudgeResponse:
             params: dict[str, Any] = chat_params(request, logprobs=True, prefill=self.prefill)
+            if self.prefill and self.served_by_vllm and request.assistant_prefix:
+                params["extra_body"] = CONTINUE_FINAL_MESSAGE
             # The raw response lets a malformed body surface as such, not as a parse crash.
             raw = await client.chat.completions.with_raw_response.create(model=self.model, **params)
             return parse_completion(decode_json(raw.http_response.text), request)
@@ -111,6 +130,23 @@ class OpenAIJudge(ClosesOnExit):
             max_retries=0,  # run_batch retries, on judgekit's policy
             http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
         )
+
+
+def served_by_vllm(listing: httpx.Response | None) -> bool:
+    """Whether a ``GET /v1/models`` answer comes from vLLM: every entry says ``owned_by: "vllm"``.
+
+    Anything else (an error status, a body that is not a model list, other owners) is read
+    as "not vLLM", which keeps the portable request shape.
+    """
+    if listing is None or listing.status_code != 200:
+        return False
+    try:
+        data = listing.json().get("data")
+    except (ValueError, AttributeError):
+        return False
+    if not isinstance(data, list) or not data:
+        return False
+    return all(isinstance(entry, dict) and entry.get("owned_by") == "vllm" for entry in data)
 
 
 class _ClientSlot:

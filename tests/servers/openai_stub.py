@@ -21,10 +21,11 @@ Faults are scripted through HTTP, so they work the same in a thread or in a sepa
   ``slow_s``), ``"reset"`` (drops the TCP connection with no reply) and ``"truncate"`` (sends
   the headers and half the body, then closes).
 - ``POST /control/config`` ``{"fault_rate": 0.2, "seed": 0, "fault_kinds": ["429", "500"],
-  "latency_s": 0.05, "slow_s": 5, "models_status": 404}``. A random fault hits a request when
-  ``hash(seed, body, n) < fault_rate``, where ``n`` counts earlier copies of the same body. So
-  the faults depend on the requests, not on their arrival order, and a retry of a failed
-  request draws afresh. Queued faults are served first.
+  "latency_s": 0.05, "slow_s": 5, "models_status": 404, "owned_by": "vllm"}``. A random fault
+  hits a request when ``hash(seed, body, n) < fault_rate``, where ``n`` counts earlier copies
+  of the same body. So the faults depend on the requests, not on their arrival order, and a
+  retry of a failed request draws afresh. Queued faults are served first. ``owned_by`` is
+  what ``/v1/models`` reports as the model's owner (a vLLM server says ``"vllm"``).
 - ``POST /control/reset`` restores the launch settings and zeroes the counters.
 - ``GET /stats`` returns the counters: ``chat_requests``, ``responses`` by status, ``faults``
   by kind, ``in_flight``, ``max_in_flight``, ``models_requests``, ``authorized`` (requests
@@ -116,6 +117,8 @@ class StubConfig:
     slow_s: float = 30.0
     """How long a ``slow`` fault sleeps unless the fault says otherwise."""
     models_status: int = 200
+    owned_by: str = "judgekit"
+    """The ``owned_by`` of the ``/v1/models`` entry; a vLLM server reports ``"vllm"``."""
 
 
 @dataclass
@@ -374,7 +377,8 @@ def create_app(config: StubConfig | None = None) -> Starlette:
         state.counters["models_requests"] += 1
         if state.config.models_status != 200:
             return _error(state.config.models_status, "models listing disabled (stub)")
-        data = [{"id": "stub-judge", "object": "model", "created": 0, "owned_by": "judgekit"}]
+        owner = state.config.owned_by
+        data = [{"id": "stub-judge", "object": "model", "created": 0, "owned_by": owner}]
         return JSONResponse({"object": "list", "data": data})
 
     async def stats(request: Request) -> Response:
