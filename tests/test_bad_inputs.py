@@ -44,8 +44,17 @@ def _huge_output(path: Path) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
+def _deep_nesting(path: Path) -> None:
+    """A good first line, then a JSON line nested 100,000 levels deep (json recurses per level)."""
+    good = (CORPUS / "outputs" / "good_a.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    path.write_text(good + "\n" + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+
+
 #: Fixtures too big to commit, written at test time (``generate:`` in a manifest).
-GENERATORS: dict[str, Callable[[Path], None]] = {"huge_output": _huge_output}
+GENERATORS: dict[str, Callable[[Path], None]] = {
+    "huge_output": _huge_output,
+    "deep_nesting": _deep_nesting,
+}
 
 
 def _cases() -> list[Any]:

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from judgekit.errors import InputError
-from judgekit.io.tabular import Row, is_missing, read_rows
+from judgekit.io.tabular import Row, check_no_nul, is_missing, read_rows
 from judgekit.types import Candidate, Item
 
 PROMPT_ID_KEYS = ("prompt_id", "question_id", "id")
@@ -106,7 +106,14 @@ def _as_text(value: Any, *, column: str, source: Source) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool) and column.endswith("id"):
-        return str(int(value)) if float(value).is_integer() else str(value)
+        if float(value).is_integer():
+            return str(int(value))
+        # 1.5 is no id: it is a shifted column or a spreadsheet that turned ids into numbers.
+        raise InputError(
+            f"column {column!r} must be a string or a whole number, got {value!r}",
+            path=source.path,
+            line=source.line,
+        )
     raise InputError(
         f"column {column!r} must be a string, got {type(value).__name__}",
         path=source.path,
@@ -120,6 +127,7 @@ def prompt_id_for(prompt: str) -> str:
 
 def _rows_from_frame(frame: pd.DataFrame, name: str) -> Iterable[tuple[Source, Row]]:
     for index, row in enumerate(frame.to_dict(orient="records")):
+        check_no_nul(row, path=name, line=index + 1)
         yield Source(name, index + 1), row
 
 
@@ -182,10 +190,21 @@ def _normalise(
             )
         _check_length(output_text, column=output_key, source=source, limit=limit)
         id_key, raw_id = _pick(row, PROMPT_ID_KEYS)
-        if id_key is None or is_missing(raw_id):
+        if id_key is None:
             prompt_id = prompt_id_for(prompt_text)
+        elif is_missing(raw_id):
+            # Deriving an id here would silently pair this row with other files' rows by
+            # prompt text while its neighbours pair by id: refuse instead.
+            raise InputError(
+                f"{id_key!r} is empty (null or blank); give every row an id, or leave the "
+                "column out of the whole file to pair rows by prompt text",
+                path=source.path,
+                line=source.line,
+            )
         else:
-            prompt_id = _as_text(raw_id, column=id_key, source=source)
+            prompt_id = _as_text(raw_id, column=id_key, source=source).strip()
+            if not prompt_id:
+                raise InputError(f"{id_key!r} is empty", path=source.path, line=source.line)
         model_key, model = _pick(row, MODEL_KEYS)
         if model_key is not None and is_missing(model):
             raise InputError(
@@ -196,6 +215,12 @@ def _normalise(
             )
         model_name = default_model if model_key is None else model
         model_name = _as_text(model_name, column=model_key or "model", source=source).strip()
+        if not model_name:
+            raise InputError(
+                "the model name is empty (the file name gives none); add a 'model' column",
+                path=source.path,
+                line=source.line,
+            )
         reference = row.get("reference")
         category = row.get("category")
         item = Item(
