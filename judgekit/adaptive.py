@@ -339,7 +339,7 @@ def run_adaptive(
     from judgekit.judges.registry import get_judge
     from judgekit.leaderboard import build_leaderboard, outcomes_frame
     from judgekit.progress import make_progress
-    from judgekit.protocols.pairwise import PairwiseSpec, plan_requests
+    from judgekit.protocols.pairwise import PairwiseSpec, load_pairwise_template, plan_requests
     from judgekit.protocols.parse import parse_pairwise
     from judgekit.runner import EMPTY_STATS, execute
     from judgekit.store.db import open_store
@@ -361,6 +361,7 @@ def run_adaptive(
         template=opts.template,
         fenced=opts.fenced,
     )
+    load_pairwise_template(spec.template)  # a bad template fails here, before the store
     config = {
         **opts.model_dump(),
         "schedule": f"adaptive:{budget}",

@@ -22,7 +22,12 @@ from judgekit.leaderboard import build_leaderboard, outcomes_frame
 from judgekit.plan import Comparison, parse_schedule, plan_comparisons
 from judgekit.progress import make_progress
 from judgekit.protocols.debias import combine_orders
-from judgekit.protocols.pairwise import PairwiseSpec, PlannedCall, plan_requests
+from judgekit.protocols.pairwise import (
+    PairwiseSpec,
+    PlannedCall,
+    load_pairwise_template,
+    plan_requests,
+)
 from judgekit.protocols.parse import parse_pairwise
 from judgekit.runner import EMPTY_STATS, ExecutionStats, execute
 from judgekit.store.db import Store, open_store
@@ -198,6 +203,7 @@ def compare(
         template=opts.template,
         fenced=opts.fenced,
     )
+    load_pairwise_template(spec.template)  # a bad template fails here, before the store
     config = {**opts.model_dump(), "verdict_mode": mode, "judge": judge_obj.id}
     run_id = _run_id(data, judge_id=judge_obj.id, config=config)
     config["inputs"] = data.sources

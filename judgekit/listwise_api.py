@@ -37,6 +37,7 @@ from judgekit.protocols.listwise import (
     Scheme,
     check_k,
     combine_permutations,
+    load_listwise_template,
     orders_per_list,
     plan_lists,
     plan_listwise_requests,
@@ -212,6 +213,7 @@ def compare_listwise(
     spec = ListwiseSpec(
         mode=mode, criteria=opts.criteria or ListwiseSpec().criteria, template=opts.template
     )
+    load_listwise_template(spec.template)  # a bad template fails here, before the store
     n_perm = opts.permutations or k
     config = {
         **opts.model_dump(),

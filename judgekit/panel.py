@@ -44,7 +44,7 @@ from judgekit.leaderboard import build_leaderboard, outcomes_frame
 from judgekit.meta import krippendorff_alpha, outcome_labels
 from judgekit.plan import Comparison, parse_schedule, plan_comparisons
 from judgekit.progress import make_progress
-from judgekit.protocols.pairwise import PairwiseSpec, plan_requests
+from judgekit.protocols.pairwise import PairwiseSpec, load_pairwise_template, plan_requests
 from judgekit.protocols.parse import parse_pairwise
 from judgekit.runner import EMPTY_STATS, ExecutionStats, execute
 from judgekit.store.db import Store, open_store
@@ -366,6 +366,7 @@ def compare_panel(
         "repeats": repeats,
         "judge": "panel:" + ",".join(j.id for j in judge_objs),
     }
+    load_pairwise_template(opts.template)  # a bad template fails here, before the store
     payload = json.dumps({"inputs": data.digest(), **config}, sort_keys=True)
     run_id = "pnl-" + hashlib.sha256(payload.encode()).hexdigest()[:10]
     config["inputs"] = data.sources

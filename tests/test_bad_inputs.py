@@ -1,6 +1,8 @@
 """The bad-input corpus: every malformed file under tests/fixtures/bad_inputs/ is turned away.
 
-Each ``<kind>/cases.yaml`` lists cases (a file, the CLI argv, the substrings the message
+Kinds: outputs, human labels, rubrics, prompt templates, peers' files (``import``), command
+line options, checklists, preference pairs, battles and arena definitions. Each
+``<kind>/cases.yaml`` lists cases (a file, the CLI argv, the substrings the message
 must contain). For every case the CLI must exit non-zero with a specific message (file and
 line or key), print no traceback, and leave a store that already holds a run unchanged
 byte for byte, with no lock or WAL file left beside it.
@@ -84,11 +86,22 @@ def filled_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
-def test_the_corpus_holds_at_least_30_distinct_cases() -> None:
+def test_the_corpus_holds_at_least_40_distinct_cases_of_every_kind_of_input() -> None:
     files = {(p.values[0].name, p.values[1]["file"]) for p in CASES}
-    assert len(files) == len(CASES) >= 30
+    assert len(files) == len(CASES) >= 40
     kinds = {p.values[0].name for p in CASES}
-    assert {"outputs", "rubric", "checklists", "preferences", "battles"} <= kinds
+    assert {
+        "outputs",
+        "labels",
+        "rubric",
+        "templates",
+        "peers",
+        "options",
+        "checklists",
+        "preferences",
+        "battles",
+        "arena",
+    } <= kinds
 
 
 @pytest.mark.parametrize(("folder", "case"), CASES)
