@@ -1,6 +1,7 @@
 """Run judge requests through a judge with the store as cache and journal.
 
-Every request is keyed by its content hash. Requests whose hash already has a successful
+Every request is keyed by its content hash, taken before fence tags are drawn
+(:func:`judgekit.protocols.fencing.seal`), so the key covers the text and the fence scheme. Requests whose hash already has a successful
 call in the store are not sent again, so a second identical run makes zero judge calls and
 an interrupted run resumes where it stopped. Results are flushed to the store in small
 transactions (at least once a second), so a killed run loses at most the batch in flight.
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from rich.progress import Progress, TaskID
 
 from judgekit.judges.base import Judge
+from judgekit.protocols.fencing import seal
 from judgekit.store.db import CallRecord, Store
 from judgekit.types import JudgeRequest, JudgeResponse
 
@@ -82,13 +84,15 @@ def execute(
     try:
         for offset in range(0, len(todo), chunk):
             batch = todo[offset : offset + chunk]
-            responses = judge.judge([r for _, r in batch])
+            # Fence tags are drawn per call here, after hashing: the cache key never sees them.
+            sent = [seal(r) for _, r in batch]
+            responses = judge.judge(sent)
             if len(responses) != len(batch):
                 raise RuntimeError(
                     f"judge {judge.id} returned {len(responses)} responses "
                     f"for {len(batch)} requests"
                 )
-            for (h, r), resp in zip(batch, responses, strict=True):
+            for (h, _), r, resp in zip(batch, sent, responses, strict=True):
                 buffer.append(CallRecord(h, judge.id, r, resp))
                 failed += resp.status != "ok"
             if len(buffer) >= FLUSH_MAX_ROWS or time.monotonic() - last_flush >= FLUSH_EVERY_S:
