@@ -1,10 +1,11 @@
 """Run judge requests through a judge with the store as cache and journal.
 
 Every request is keyed by its content hash, taken before fence tags are drawn
-(:func:`judgekit.protocols.fencing.seal`), so the key covers the text and the fence scheme. Requests whose hash already has a successful
-call in the store are not sent again, so a second identical run makes zero judge calls and
-an interrupted run resumes where it stopped. Results are flushed to the store in small
-transactions (at least once a second), so a killed run loses at most the batch in flight.
+(:func:`judgekit.protocols.fencing.seal`), so the key covers the text and the fence scheme.
+Requests whose hash already has a successful call in the store are not sent again, so a
+second identical run makes zero judge calls and an interrupted run resumes where it
+stopped. Results are flushed to the store in small transactions (at least once a second),
+so a killed run loses at most the batch in flight.
 """
 
 from __future__ import annotations

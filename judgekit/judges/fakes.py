@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from judgekit.errors import ConfigError
 from judgekit.judges.base import Judge
-from judgekit.types import JudgeRequest, JudgeResponse
+from judgekit.types import JudgeRequest, JudgeResponse, Message, unsealed_text
 
 Script = Callable[[JudgeRequest], JudgeResponse | str]
 
@@ -99,7 +99,8 @@ class HashJudge:
         out = []
         for request in requests:
             choices = request.choices or ("A", "B", "C")
-            digest = hashlib.sha256(request.hash_for(self.id).encode()).digest()
+            # Seeded by the content without the fence tags, which are new on every call.
+            digest = hashlib.sha256(_stable_hash(request, self.id).encode()).digest()
             weights = [1 + b for b in digest[: len(choices)]]
             total = float(sum(weights))
             probs = {c: w / total for c, w in zip(choices, weights, strict=True)}
@@ -119,3 +120,15 @@ def fake_judge(name: str) -> Judge:
     if name == "hash":
         return HashJudge(record=False)
     raise ConfigError(f"unknown fake judge {name!r}; use fake/always-a, fake/always-b or fake/hash")
+
+
+def _stable_hash(request: JudgeRequest, judge_id: str) -> str:
+    """``request.hash_for(judge_id)`` as taken before the fence tags were drawn."""
+    messages = tuple(Message(m.role, unsealed_text(m.content)) for m in request.messages)
+    return JudgeRequest(
+        messages=messages,
+        choices=request.choices,
+        assistant_prefix=unsealed_text(request.assistant_prefix),
+        max_tokens=request.max_tokens,
+        temperature=request.temperature,
+    ).hash_for(judge_id)

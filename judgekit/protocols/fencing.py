@@ -19,10 +19,9 @@ from __future__ import annotations
 import dataclasses
 import secrets
 
-from judgekit.types import JudgeRequest, Message
+from judgekit.types import FENCE_SLOT, JudgeRequest, Message, unsealed_text
 
-FENCE_SLOT = "\ue000"
-"""A private-use character that marks where a fence's tag goes until :func:`seal`."""
+__all__ = ["FENCE_SLOT", "fence", "new_tag", "seal", "unseal"]
 _SLOT_STANDIN = "\ufffd"
 TAG_BYTES = 8
 
@@ -57,4 +56,12 @@ def seal(request: JudgeRequest) -> JudgeRequest:
         request,
         messages=messages,
         assistant_prefix=request.assistant_prefix.replace(FENCE_SLOT, tag),
+    )
+
+
+def unseal(request: JudgeRequest) -> JudgeRequest:
+    """The inverse of :func:`seal`: tags back to slots, so ``hash_for`` gives the cache key."""
+    messages = tuple(Message(m.role, unsealed_text(m.content)) for m in request.messages)
+    return dataclasses.replace(
+        request, messages=messages, assistant_prefix=unsealed_text(request.assistant_prefix)
     )
