@@ -20,6 +20,50 @@ stdout = Console()
 stderr = Console(stderr=True)
 
 BATCH_SIZE_HELP = "Requests per batch for in-process judges [default: 8; vllm: 256]."
+API_KEY_ENV_HELP = (
+    "Environment variable holding the API key (keys are never stored) [default: "
+    "OPENAI_API_KEY for openai/; for litellm/ the provider's own, e.g. ANTHROPIC_API_KEY, "
+    "and none for ollama, vllm or a --base-url server]."
+)
+TIMEOUT_HELP = (
+    "Seconds an API judge waits for one reply (openai/, litellm/); connecting to the server "
+    "is also checked up front within min(5, SECONDS) [default: 60]."
+)
+MAX_RETRIES_HELP = (
+    "Retries of one API request after a 429, a 5xx, a timeout or a dropped connection "
+    "(never after another 4xx). Retry k waits a random 0 to min(20, 0.5 x 2^(k-1)) seconds "
+    "(0.5, 1, 2, 4, 8 ...), or the server's Retry-After up to 60 s; a request that still "
+    "fails is stored as failed and retried by the next run [default: 5]."
+)
+
+
+def api_option_list() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
+    """``--timeout SECONDS`` and ``--max-retries N`` for the API judges, as decorators."""
+    return [
+        click.option(
+            "--timeout",
+            "timeout_s",
+            default=None,
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            help=TIMEOUT_HELP,
+        ),
+        click.option(
+            "--max-retries",
+            "max_retries",
+            default=None,
+            type=click.IntRange(min=0),
+            metavar="N",
+            help=MAX_RETRIES_HELP,
+        ),
+    ]
+
+
+def api_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Apply :func:`api_option_list` to a command."""
+    for option in reversed(api_option_list()):
+        fn = option(fn)
+    return fn
 
 
 def judge_opt_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,7 +89,7 @@ def collects_judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(
         *args: Any,
         base_url: str | None,
-        api_key_env: str,
+        api_key_env: str | None,
         concurrency: int,
         batch_size: int | None,
         judge_opts: tuple[str, ...],
@@ -57,6 +101,8 @@ def collects_judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             concurrency=concurrency,
             batch_size=batch_size,
             judge_opts=judge_opts,
+            timeout_s=kwargs.pop("timeout_s", None),
+            max_retries=kwargs.pop("max_retries", None),
         )
         return fn(*args, **kwargs)
 
@@ -66,15 +112,19 @@ def collects_judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def build_judge_options(
     *,
     base_url: str | None,
-    api_key_env: str,
+    api_key_env: str | None,
     concurrency: int,
     batch_size: int | None,
     judge_opts: Sequence[str] = (),
+    timeout_s: float | None = None,
+    max_retries: int | None = None,
 ) -> JudgeOptions:
     """``JudgeOptions`` from the CLI flags; a bad ``--judge-opt`` is a usage error naming it.
 
     ``batch_size`` None leaves each backend its own default (8 for hf, 256 for vllm, whose
-    scheduler batches internally and gains from big calls).
+    scheduler batches internally and gains from big calls). ``api_key_env`` None leaves the
+    field unset, so that litellm reads the provider's own variable; ``timeout_s`` and
+    ``max_retries`` None keep the defaults.
     """
     from judgekit.judges.base import JudgeOptions
 
@@ -87,14 +137,14 @@ def build_judge_options(
         if key in engine:
             raise click.BadParameter(f"{key!r} is given twice", param_hint="'--judge-opt'")
         engine[key] = value.strip()
-    fields: dict[str, Any] = {"batch_size": batch_size} if batch_size is not None else {}
-    return JudgeOptions(
-        base_url=base_url,
-        api_key_env=api_key_env,
-        concurrency=concurrency,
-        engine=engine,
-        **fields,
-    )
+    given = {
+        "batch_size": batch_size,
+        "api_key_env": api_key_env,
+        "timeout_s": timeout_s,
+        "max_retries": max_retries,
+    }
+    fields: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    return JudgeOptions(base_url=base_url, concurrency=concurrency, engine=engine, **fields)
 
 
 def _fmt(value: Any, spec: str) -> str:

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 import click
 
 from judgekit.commands.common import (
+    API_KEY_ENV_HELP,
     BATCH_SIZE_HELP,
+    api_options,
     collects_judge_options,
     judge_opt_option,
     leaderboard_table,
@@ -52,12 +54,8 @@ if TYPE_CHECKING:
     default=None,
     help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.",
 )
-@click.option(
-    "--api-key-env",
-    default="OPENAI_API_KEY",
-    show_default=True,
-    help="Environment variable holding the API key (keys are never stored).",
-)
+@click.option("--api-key-env", default=None, help=API_KEY_ENV_HELP)
+@api_options
 @click.option(
     "--concurrency",
     default=8,

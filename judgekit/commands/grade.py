@@ -11,7 +11,9 @@ import pandas as pd
 from rich.table import Table
 
 from judgekit.commands.common import (
+    API_KEY_ENV_HELP,
     BATCH_SIZE_HELP,
+    api_option_list,
     collects_judge_options,
     judge_opt_option,
     print_json,
@@ -40,12 +42,8 @@ def judge_backend_options(fn: F) -> F:
             default=None,
             help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.",
         ),
-        click.option(
-            "--api-key-env",
-            default="OPENAI_API_KEY",
-            show_default=True,
-            help="Environment variable holding the API key (keys are never stored).",
-        ),
+        click.option("--api-key-env", default=None, help=API_KEY_ENV_HELP),
+        *api_option_list(),
         click.option(
             "--concurrency",
             default=8,

@@ -232,24 +232,38 @@ def resolve_api_key(options: JudgeOptions, *, required: bool) -> str | None:
     return key
 
 
-def check_reachable(base_url: str, *, timeout_s: float) -> httpx.Response | None:
+CONNECT_TIMEOUT_S = 5.0
+"""The longest the up-front reachability probe waits to connect."""
+OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
+
+
+def default_openai_url() -> str:
+    """Where the OpenAI client sends requests without a base URL (``OPENAI_BASE_URL`` wins)."""
+    return os.environ.get("OPENAI_BASE_URL") or OPENAI_DEFAULT_URL
+
+
+def check_reachable(
+    base_url: str, *, timeout_s: float, hint: str = "Is the server running?"
+) -> httpx.Response | None:
     """Fail fast when nothing listens at ``base_url``; return the ``/models`` answer.
 
     Any HTTP answer from ``GET {base_url}/models`` counts as reachable, errors included,
     because some servers do not implement it. The key is not sent: this probe needs none.
-    Returns None when the server connected but the probe failed after that.
+    Returns None when the server connected but the probe failed after that. The probe
+    waits at most ``min(timeout_s, 5)`` seconds to connect, so an offline machine learns it
+    at once rather than after the retries of the first batch.
 
     Raises:
-        JudgeUnavailable: connection refused, unknown host or connect timeout.
+        JudgeUnavailable: connection refused, unknown host or connect timeout; the message
+            names the URL and ends with ``hint``.
     """
     check_base_url(base_url)
     url = base_url.rstrip("/") + "/models"
+    wait = min(timeout_s, CONNECT_TIMEOUT_S)
     try:
-        return httpx.get(url, timeout=min(timeout_s, 5.0), verify=shared_ssl_context())
+        return httpx.get(url, timeout=wait, verify=shared_ssl_context())
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise JudgeUnavailable(
-            f"cannot reach {base_url}: {_describe(exc)}. Is the server running?"
-        ) from None
+        raise JudgeUnavailable(f"cannot reach {base_url}: {_describe(exc)}. {hint}") from None
     except httpx.HTTPError as exc:
         # It connected; a slow or odd /models is the requests' problem, reported per item.
         logger.debug("probe of %s failed after connecting: %s", url, _describe(exc))

@@ -27,6 +27,7 @@ from judgekit.judges.api_common import (
     check_base_url,
     check_reachable,
     decode_json,
+    default_openai_url,
     parse_completion,
     resolve_api_key,
     run_batch,
@@ -84,6 +85,15 @@ class OpenAIJudge(ClosesOnExit):
         if options.base_url is not None:
             listing = check_reachable(options.base_url, timeout_s=options.timeout_s)
             self.served_by_vllm = served_by_vllm(listing)
+        else:
+            # Without this probe an offline machine learns it only after a batch of requests
+            # has timed out and been retried (minutes), with nothing on screen.
+            check_reachable(
+                default_openai_url(),
+                timeout_s=options.timeout_s,
+                hint="Is this machine online? For a local or self-hosted server, pass "
+                "--base-url, e.g. --base-url http://127.0.0.1:8000/v1.",
+            )
         self.prefill = self.served_by_vllm if prefill is None else prefill
         self.id = f"openai/{model}{PREFILL_SUFFIX if self.prefill else ''}"
         # One client for the judge's life: connections and TLS sessions carry across batches.
