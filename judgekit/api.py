@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from judgekit.config import CompareOptions
-from judgekit.errors import ConfigError
+from judgekit.errors import ConfigError, JudgeError
 from judgekit.io.outputs import OutputSet, load_outputs
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.judges.registry import get_judge
@@ -30,6 +30,7 @@ from judgekit.protocols.pairwise import (
 )
 from judgekit.protocols.parse import parse_pairwise
 from judgekit.runner import EMPTY_STATS, ExecutionStats, execute
+from judgekit.runs.failures import no_usable_verdicts
 from judgekit.store.db import Store, open_store
 from judgekit.types import Outcome, Verdict
 
@@ -229,12 +230,16 @@ def compare(
         except BaseException:
             store.finish_run(run_id, status="interrupted")
             raise
+        stats = _summary(frame, parse_failures, exec_stats, len(data.skipped_prompts))
+        if not (frame["status"] == "ok").any():
+            # Nothing to rank: say why, keep the failed calls (a re-run retries them).
+            store.finish_run(run_id, status="failed", stats=stats)
+            raise JudgeError(no_usable_verdicts(verdicts, judge=judge_obj))
         started = time.perf_counter()
         board = build_leaderboard(
             frame, models=data.models, ties=opts.ties, bootstrap=opts.bootstrap, seed=opts.seed
         )
         store.write_ratings(run_id=run_id, method="bt", frame=board)
-        stats = _summary(frame, parse_failures, exec_stats, len(data.skipped_prompts))
         stats["ranking_seconds"] = round(time.perf_counter() - started, 3)
         store.finish_run(run_id, stats=stats)
     return CompareResult(

@@ -412,6 +412,30 @@ def m020_meta(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m050_run_executions(con: duckdb.DuckDBPyConnection) -> None:
+    """One row per execution of a run: a re-run (same run id) replaces the run's stats in
+    ``runs`` but adds a row here, so what each execution cost (calls made, answered from
+    the cache, failed, wall time) stays on record."""
+    con.execute(
+        """
+        CREATE TABLE run_executions (
+            run_id VARCHAR NOT NULL,
+            execution INTEGER NOT NULL,
+            status VARCHAR NOT NULL,
+            started_at TIMESTAMP,
+            finished_at TIMESTAMP NOT NULL,
+            wall_s DOUBLE,
+            calls_planned BIGINT,
+            calls_made BIGINT,
+            calls_cached BIGINT,
+            calls_failed BIGINT,
+            stats JSON,
+            PRIMARY KEY (run_id, execution)
+        );
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_checklists", m002_checklists),
@@ -419,6 +443,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m011_arena", m011_arena),
     ("m030_icai", m030_icai),
     ("m020_meta", m020_meta),
+    ("m050_run_executions", m050_run_executions),
 ]
 
 

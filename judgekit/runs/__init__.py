@@ -1,0 +1,1 @@
+"""Orchestration: running judges over planned requests, and what a run reports."""
