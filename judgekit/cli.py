@@ -1,14 +1,20 @@
 """The ``judgekit`` command line: a thin layer that parses options, calls the library, prints.
 
 Library errors (:class:`~judgekit.errors.JudgekitError`) become one clear line on stderr and
-exit code 1; Ctrl-C stops cleanly, says how to resume, and exits 130. Any other exception is
+exit code 1; Ctrl-C and SIGTERM stop cleanly (answered calls stored, the run marked
+interrupted), say how to resume, and exit 130. Any other exception is
 a bug: it also becomes one line (exit 1), and ``--debug`` shows its Python traceback.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 import click
@@ -26,10 +32,29 @@ RESUME_HINT = (
 DEBUG_HINT = "this is a bug in judgekit; run again with --debug to see the traceback"
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a job scheduler) stops a run as Ctrl-C does: the calls answered so
+    far are stored, the run is marked interrupted, and the process exits 130."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class JudgekitGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with sigterm_as_interrupt():
+                return super().invoke(ctx)
         except JudgekitError as exc:
             if _debug(ctx):
                 raise

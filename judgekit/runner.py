@@ -87,7 +87,15 @@ def execute(
             batch = todo[offset : offset + chunk]
             # Fence tags are drawn per call here, after hashing: the cache key never sees them.
             sent = [seal(r) for _, r in batch]
-            responses = judge.judge(sent)
+            try:
+                responses = judge.judge(sent)
+            except KeyboardInterrupt as exc:
+                # API judges hand back the replies that came in before Ctrl-C or SIGTERM:
+                # they were paid for, so they are stored (below) and not asked again.
+                answered = getattr(exc, "answered", None) or {}
+                for index, resp in sorted(answered.items()):
+                    buffer.append(CallRecord(batch[index][0], judge.id, sent[index], resp))
+                raise
             if len(responses) != len(batch):
                 raise RuntimeError(
                     f"judge {judge.id} returned {len(responses)} responses "

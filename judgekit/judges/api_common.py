@@ -76,6 +76,15 @@ class PermanentError(JudgeError):
 RETRYABLE = (RateLimited, JudgeTimeout, TransientError)
 
 
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during a batch; ``answered`` holds the replies already received,
+    by position in the batch, so that the caller can store calls that were paid for."""
+
+    def __init__(self, answered: Mapping[int, JudgeResponse]) -> None:
+        super().__init__()
+        self.answered = dict(answered)
+
+
 # ---------------------------------------------------------------------------------------------
 # Error classification
 
@@ -444,8 +453,12 @@ async def run_batch(
     max_retries: int,
     backoff: Backoff,
     key_env: str,
+    answered: dict[int, JudgeResponse] | None = None,
 ) -> list[JudgeResponse]:
     """Answer every request with ``call``, at most ``concurrency`` at a time, in order.
+
+    ``answered``, when given, is filled with each response (by index) as soon as it is
+    final, so that an interrupted batch can still hand back what came in.
 
     Each request gets up to ``max_retries`` retries on 429, 5xx, timeouts and dropped
     connections. A request that still fails, or fails in a way that a retry cannot fix,
@@ -484,7 +497,28 @@ async def run_batch(
             return JudgeResponse(status="error", error=error, latency_s=elapsed)
         return dataclasses.replace(response, latency_s=time.perf_counter() - start)
 
-    return list(await asyncio.gather(*(one(r) for r in requests)))
+    async def recorded(index: int, request: JudgeRequest) -> JudgeResponse:
+        response = await one(request)
+        if answered is not None:
+            answered[index] = response
+        return response
+
+    return list(await asyncio.gather(*(recorded(i, r) for i, r in enumerate(requests))))
+
+
+def run_interruptible(
+    loop: EventLoopThread,
+    batch: Callable[[dict[int, JudgeResponse]], Coroutine[Any, Any, list[JudgeResponse]]],
+) -> list[JudgeResponse]:
+    """Run ``batch(answered)`` on ``loop``; on Ctrl-C raise :class:`BatchInterrupted` with the
+    responses that had come in."""
+    answered: dict[int, JudgeResponse] = {}
+    try:
+        return loop.run(batch(answered))
+    except BatchInterrupted:
+        raise
+    except KeyboardInterrupt:
+        raise BatchInterrupted(dict(answered)) from None
 
 
 def _scrubbed(exc: JudgeError, key_env: str) -> JudgeError:

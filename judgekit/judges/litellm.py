@@ -22,6 +22,7 @@ from judgekit.judges.api_common import (
     is_local_url,
     parse_completion,
     run_batch,
+    run_interruptible,
     shared_loop,
 )
 from judgekit.judges.base import JudgeOptions
@@ -155,9 +156,11 @@ class LiteLLMJudge:
             return []
         # One long-lived loop for every call: litellm caches its HTTP clients process-wide, and
         # clients made on a loop that has since closed leak sockets and log warnings.
-        return shared_loop().run(self._judge(list(requests)))
+        return run_interruptible(shared_loop(), lambda done: self._judge(list(requests), done))
 
-    async def _judge(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
+    async def _judge(
+        self, requests: list[JudgeRequest], answered: dict[int, JudgeResponse]
+    ) -> list[JudgeResponse]:
         import litellm
 
         api_key = self._api_key()
@@ -184,6 +187,7 @@ class LiteLLMJudge:
             max_retries=self.options.max_retries,
             backoff=self.backoff,
             key_env=self.options.api_key_env,
+            answered=answered,
         )
 
 

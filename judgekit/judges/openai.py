@@ -31,6 +31,7 @@ from judgekit.judges.api_common import (
     parse_completion,
     resolve_api_key,
     run_batch,
+    run_interruptible,
     shared_loop,
     shared_ssl_context,
 )
@@ -104,7 +105,7 @@ class OpenAIJudge(ClosesOnExit):
         """One response per request, in order; failures are ``status="error"`` responses."""
         if not requests:
             return []
-        return shared_loop().run(self._judge(list(requests)))
+        return run_interruptible(shared_loop(), lambda done: self._judge(list(requests), done))
 
     def close(self) -> None:
         """Close the HTTP client and its connections (also done when the judge is collected)."""
@@ -112,7 +113,9 @@ class OpenAIJudge(ClosesOnExit):
         if client is not None:
             shared_loop().run(client.close())
 
-    async def _judge(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
+    async def _judge(
+        self, requests: list[JudgeRequest], answered: dict[int, JudgeResponse]
+    ) -> list[JudgeResponse]:
         client = self._slot.get(self._new_client)
 
         async def call(request: JudgeRequest) -> JudgeResponse:
@@ -130,6 +133,7 @@ class OpenAIJudge(ClosesOnExit):
             max_retries=self.options.max_retries,
             backoff=self.backoff,
             key_env=self.options.api_key_env,
+            answered=answered,
         )
 
     def _new_client(self) -> openai.AsyncOpenAI:
