@@ -34,7 +34,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from judgekit.api import CompareResult, OutputsArg, _as_list, _combine, _input_tables, _verdict_rows
+from judgekit.api import (
+    CompareResult,
+    OutputsArg,
+    _as_list,
+    _combine,
+    _input_tables,
+    _verdict_rows,
+    judging_criteria,
+)
 from judgekit.config import CompareOptions
 from judgekit.errors import ConfigError
 from judgekit.io.outputs import OutputSet, load_outputs
@@ -214,6 +222,8 @@ def judge_panel(
     use that mode; the pooled outcomes of each chunk are appended to ``outcomes`` as the
     chunk finishes, so an interrupted panel resumes from the judge-call cache.
     """
+    # A panel judges by the same criteria as a single judge: --criteria, or the rubric's.
+    criteria = judging_criteria(opts) or PairwiseSpec().criteria
     by_prompt = data.by_prompt()
     member_frames: list[pd.DataFrame] = []
     totals: dict[str, ExecutionStats] = {m.member: EMPTY_STATS for m in members}
@@ -234,8 +244,9 @@ def judge_panel(
                 if mode not in planned_by_mode:
                     spec = PairwiseSpec(
                         mode=mode,  # type: ignore[arg-type]
-                        criteria=opts.criteria or PairwiseSpec().criteria,
+                        criteria=criteria,
                         template=opts.template,
+                        fenced=opts.fenced,
                     )
                     planned_by_mode[mode] = plan_requests(
                         chunk, items=data.items, candidates=by_prompt, spec=spec
@@ -366,7 +377,9 @@ def compare_panel(
         "repeats": repeats,
         "judge": "panel:" + ",".join(j.id for j in judge_objs),
     }
-    load_pairwise_template(opts.template)  # a bad template fails here, before the store
+    # A bad template or rubric fails here, before the store.
+    load_pairwise_template(opts.template)
+    judging_criteria(opts)
     payload = json.dumps({"inputs": data.digest(), **config}, sort_keys=True)
     run_id = "pnl-" + hashlib.sha256(payload.encode()).hexdigest()[:10]
     config["inputs"] = data.sources
