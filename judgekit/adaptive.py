@@ -49,7 +49,7 @@ from scipy.special import ndtr, owens_t
 from scipy.stats import norm
 
 from judgekit.config import CompareOptions
-from judgekit.errors import ConfigError
+from judgekit.errors import ConfigError, JudgeError
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.plan import Comparison
 from judgekit.rank import PairwiseData, bradley_terry
@@ -342,6 +342,7 @@ def run_adaptive(
     from judgekit.protocols.pairwise import PairwiseSpec, load_pairwise_template, plan_requests
     from judgekit.protocols.parse import parse_pairwise
     from judgekit.runner import EMPTY_STATS, execute
+    from judgekit.runs.failures import no_usable_verdicts
     from judgekit.store.db import open_store
 
     if budget < 1:
@@ -437,12 +438,18 @@ def run_adaptive(
         if not outcome_frames:
             raise ConfigError("the adaptive schedule found no pair of models to compare")
         frame = pd.concat(outcome_frames, ignore_index=True)
+        stats_out = api._summary(frame, parse_failures, totals, len(data.skipped_prompts))
+        if not (frame["status"] == "ok").any():
+            # Nothing to rank: say why, keep the failed calls (a re-run retries them).
+            store.finish_run(run_id, status="failed", stats=stats_out)
+            raise JudgeError(
+                no_usable_verdicts(pd.concat(verdict_frames, ignore_index=True), judge=judge_obj)
+            )
         started = time.perf_counter()
         board = build_leaderboard(
             frame, models=models, ties=opts.ties, bootstrap=opts.bootstrap, seed=opts.seed
         )
         store.write_ratings(run_id=run_id, method="bt", frame=board)
-        stats_out = api._summary(frame, parse_failures, totals, len(data.skipped_prompts))
         stats_out["ranking_seconds"] = round(time.perf_counter() - started, 3)
         stats_out["batches"] = batches
         store.finish_run(run_id, stats=stats_out)

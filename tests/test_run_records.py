@@ -14,9 +14,11 @@ from servers.openai_stub import StubServer, serve_in_thread
 
 import judgekit
 from judgekit.cli import cli
-from judgekit.judges.fakes import HashJudge
+from judgekit.errors import JudgeError
+from judgekit.judges.fakes import HashJudge, ScriptedJudge
 from judgekit.runs.failures import failure_cause, summarize_failures
 from judgekit.store.db import open_store
+from judgekit.types import JudgeResponse
 
 CORPUS = Path(__file__).parent / "fixtures" / "bad_inputs" / "outputs"
 OUTPUTS = [str(CORPUS / "good_a.jsonl"), str(CORPUS / "good_b.jsonl")]  # 3 pairs, 6 calls
@@ -110,3 +112,18 @@ def test_each_execution_keeps_its_own_stats_row(tmp_path: Path) -> None:
         frame = store.run_executions(first.run_id)
     assert list(frame["calls_made"]) == [6, 0]
     assert json.loads(frame["stats"][0])["judge_calls_made"] == 6
+
+
+@pytest.mark.parametrize("schedule", ["all-pairs", "adaptive:3"])
+def test_a_run_with_no_usable_verdict_is_marked_failed(tmp_path: Path, schedule: str) -> None:
+    def refuse(request: object) -> JudgeResponse:
+        return JudgeResponse(status="error", error="http_error: HTTP 403: Error code: 403 - no")
+
+    db = tmp_path / "j.duckdb"
+    judge = ScriptedJudge(refuse, supports_logprobs=True, judge_id="fake/refusing")
+    expected = r"6 of 6 judge calls to fake/refusing failed: 6 x HTTP 403"
+    with pytest.raises(JudgeError, match=expected):
+        judgekit.compare(OUTPUTS, judge=judge, db=db, bootstrap=0, schedule=schedule)
+    assert _query(db, "SELECT status FROM runs") == [("failed",)]
+    assert _query(db, "SELECT count(*) FROM judge_calls WHERE status = 'error'") == [(6,)]
+    assert _query(db, "SELECT status FROM run_executions") == [("failed",)]
