@@ -165,4 +165,3 @@ def test_a_suffix_naming_a_fixed_position_is_blind_in_one_order(arena_files: lis
     # disagree, which the debiasing turns into a tie, not a win. This is why the built-in
     # injections name the target's own position in each order.
     assert (report["flips"] == 0).all()
-    assert (report["mean_score_shift"] > 0).all()
