@@ -31,6 +31,7 @@ from judgekit.protocols.pointwise import (
     plan_feedback_scores,
     plan_score_requests,
 )
+from judgekit.rank.leaderboard import ci_aware_rank
 from judgekit.rubrics.loader import LoadedRubric, load_rubric
 from judgekit.rubrics.model import GradeOptions, Rubric
 from judgekit.rubrics.parse import Parsed, ParseFailure, feedback_text, parse_score, parse_scores
@@ -161,9 +162,10 @@ def mean_leaderboard(
         bootstrap: resamples of the prompts (with replacement, seeded); 0 for no CIs.
 
     Returns:
-        Long frame: criterion, rank, model, score, ci_low, ci_high, n, failures.
-        Every bootstrap resample redraws the prompts once for all criteria and models, so
-        the overall CI reflects the criteria's correlation.
+        Long frame: criterion, rank, model, score, ci_low, ci_high, n, failures, best
+        first. The rank is CI-aware (:func:`judgekit.rank.ci_aware_rank`). Every bootstrap
+        resample redraws the prompts once for all criteria and models, so the overall CI
+        reflects the criteria's correlation.
     """
     criteria = list(weights)
     prompts = sorted(scores["prompt_id"].unique()) if len(scores) else []
@@ -243,11 +245,15 @@ def mean_leaderboard(
                 "failures": fails.astype(int),
             }
         )
-        # Models without a usable score rank last, so the rank column stays an integer.
-        frame["rank"] = (
-            frame["score"].rank(ascending=False, method="min", na_option="bottom").astype(int)
+        # CI-aware, as every board: models whose intervals overlap share a rank. Without
+        # CIs (bootstrap 0) the means alone order the models; a model without a usable score
+        # ranks last, so the rank column stays an integer.
+        frame["rank"] = ci_aware_rank(frame["ci_low"], frame["ci_high"], rating=frame["score"])
+        rows.append(
+            frame.sort_values(
+                ["rank", "score", "model"], ascending=[True, False, True], na_position="last"
+            )
         )
-        rows.append(frame.sort_values(["rank", "model"], na_position="last"))
     long = pd.concat(rows, ignore_index=True)
     return long[["criterion", "rank", "model", "score", "ci_low", "ci_high", "n", "failures"]]
 
