@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from judgekit.cli import cli
 from judgekit.errors import InputError
 from judgekit.human import load_human_labels
+from judgekit.io.outputs import prompt_id_for
 from judgekit.judges import registry
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.judges.fakes import ScriptedJudge
@@ -50,6 +51,9 @@ def _pick(request: JudgeRequest) -> str:
 
 
 def _reply(request: JudgeRequest) -> JudgeResponse:
+    text = "\n".join(m.content for m in request.messages)
+    if "[Response A]" not in text:  # a rubric grade: 5 for the GOOD answer, 1 for the BAD one
+        return JudgeResponse(text=f"Feedback: fine. [RESULT] {5 if 'GOOD:' in text else 1}")
     return JudgeResponse(text=f"Verdict: [[{_pick(request)}]]")
 
 
@@ -97,6 +101,93 @@ LAYOUT_FILES = {
 
 def _invoke(*args: object) -> Any:
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def _older_layout(layout: str, tmp_path: Path) -> tuple[Path, list[str]]:
+    """PAIRS as two models' outputs (m1 answers text_a, m2 text_b) and the same labels in
+    one of the layouts meta took before, with the prompt ids that layout implies."""
+    winner = {"a": "m1", "b": "m2", "tie": "tie"}
+    if layout == "alpaca_eval":
+        rows = [
+            {
+                "instruction": p,
+                "output_1": a,
+                "output_2": b,
+                "generator_1": "m1",
+                "generator_2": "m2",
+                "annotator": "crowd",
+                "preference": {"a": 1, "b": 2, "tie": 1.5}[w],
+            }
+            for p, a, b, w in PAIRS
+        ]
+        return _write(tmp_path / "annotations.json", rows), [prompt_id_for(p[0]) for p in PAIRS]
+    if layout == "scores":
+        ids = [f"s{i}" for i in range(len(PAIRS))]
+        rows = [
+            {"prompt_id": pid, "model": model, "score": 9 if text.startswith("GOOD") else 2}
+            for pid, (_, a, b, _) in zip(ids, PAIRS, strict=True)
+            for model, text in (("m1", a), ("m2", b))
+        ]
+        return _write(tmp_path / "scores.jsonl", rows), ids
+    ids = {
+        "pairs": [f"q{i}" for i in range(len(PAIRS))],
+        "mtbench": [str(81 + i) for i in range(len(PAIRS))],
+        "arena": [f"ab{i}" for i in range(len(PAIRS))],
+    }[layout]
+    rows = []
+    for pid, (_, _, _, w) in zip(ids, PAIRS, strict=True):
+        if layout == "pairs":
+            rows.append({"prompt_id": pid, "model_a": "m1", "model_b": "m2", "winner": winner[w]})
+        else:
+            vote = {"a": "model_a", "b": "model_b", "tie": "tie"}[w]
+            qid: Any = int(pid) if layout == "mtbench" else pid
+            rows.append(
+                {
+                    "question_id": qid,
+                    "model_a": "m1",
+                    "model_b": "m2",
+                    "winner": vote,
+                    "judge": "expert_1",
+                    "turn": 1,
+                }
+            )
+    suffix = "jsonl" if layout != "arena" else "json"
+    return _write(tmp_path / f"{layout}.{suffix}", rows), ids
+
+
+@pytest.mark.parametrize("layout", ["pairs", "mtbench", "arena", "alpaca_eval", "scores"])
+def test_each_older_layout_round_trips_through_meta(
+    layout: str, scripted: str, tmp_path: Path
+) -> None:
+    labels_file, ids = _older_layout(layout, tmp_path)
+    assert load_human_labels(labels_file).layout == layout
+    outputs = [
+        write_jsonl(
+            tmp_path / f"{model}.jsonl",
+            [
+                {"prompt_id": pid, "prompt": pair[0], "model": model, "output": pair[side]}
+                for pid, pair in zip(ids, PAIRS, strict=True)
+            ],
+        )
+        for model, side in (("m1", 1), ("m2", 2))
+    ]
+    db = tmp_path / "m.duckdb"
+    judged = ["compare", *outputs, "--bootstrap", "0"]
+    if layout == "scores":
+        judged = ["grade", *outputs, "--rubric", "helpfulness", "--bootstrap", "0"]
+    done = _invoke(*judged, "--judge", scripted, "--db", db, "--no-progress")
+    assert done.exit_code == 0, done.output
+
+    result = _invoke("meta", "--db", db, "--human", labels_file, "--json")
+    assert result.exit_code == 0, result.output
+    values = {m["metric"]: m["value"] for m in json.loads(result.stdout)["metrics"]}
+    if layout == "scores":
+        # The judge's 5/1 and the humans' 9/2 rise and fall together.
+        assert values["score Pearson"] == pytest.approx(1.0)
+        return
+    for metric, value in EXPECTED["text_pairs"].items():
+        assert values[metric] == pytest.approx(value), metric
+    assert values["position flip rate"] == 0.0
 
 
 @pytest.mark.parametrize("name", list(LAYOUT_FILES))
