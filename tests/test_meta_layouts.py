@@ -305,6 +305,17 @@ def test_malformed_text_labels_name_file_and_line(
     assert info.value.path == str(path) and info.value.line == line
 
 
+def test_a_forced_layout_names_the_columns_it_needs(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "pairs.jsonl", [PAIR])
+    with pytest.raises(InputError) as info:
+        load_human_labels(path, format="llmbar")
+    assert str(info.value) == (
+        f"{path}:1: missing columns 'input', 'output_1', 'output_2', 'label'; the llmbar "
+        "layout needs input, output_1, output_2, label (columns found: preferred, prompt, "
+        "text_a, text_b)"
+    )
+
+
 def test_a_bad_row_after_good_ones_is_caught_on_its_line(tmp_path: Path) -> None:
     rows = _llmbar_rows()
     rows[2]["output_2"] = ""

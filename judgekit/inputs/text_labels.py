@@ -120,6 +120,15 @@ def text_labels_from_rows(
     outputs: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for line, row in rows:
+        missing = [c for c in layout.columns if c not in row]
+        if missing:
+            raise InputError(
+                f"missing column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(map(repr, missing))}; the {layout.name} layout "
+                f"needs {layout.describe()} (columns found: {', '.join(sorted(row)) or 'none'})",
+                path=name,
+                line=line,
+            )
         texts = {
             column: _text(row, column, path=name, line=line, limit=limit)
             for column in (layout.prompt, layout.text_a, layout.text_b)
@@ -164,8 +173,6 @@ def text_labels_from_rows(
 
 def _text(row: Row, column: str, *, path: str, line: int, limit: int | None) -> str:
     value = row.get(column)
-    if column not in row:
-        raise InputError(f"missing column {column!r}", path=path, line=line)
     if is_missing(value):
         raise InputError(f"missing or empty {column!r}", path=path, line=line)
     if not isinstance(value, str):
