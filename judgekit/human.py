@@ -150,7 +150,7 @@ def _sniff(row: dict[str, Any], *, path: Path, line: int) -> str:
         return "pairs"  # names the missing pairwise fields
     raise InputError(
         f"cannot tell the label format from the columns found ({found}); the accepted "
-        f"layouts are: {'; '.join(ACCEPTED_LAYOUTS)}. Or pass the format explicitly",
+        f"layouts are: {'; '.join(ACCEPTED_LAYOUTS)}; or name the format (--human-format)",
         path=str(path),
         line=line,
     )
