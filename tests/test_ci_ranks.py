@@ -16,8 +16,8 @@ from judgekit.judges import registry
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.judges.fakes import ScriptedJudge
 from judgekit.rank import ci_aware_rank, ratings_frame
-from judgekit.rubrics import checklist, grade
-from judgekit.rubrics.engine import mean_leaderboard
+from judgekit.runs.checklist import checklist
+from judgekit.runs.grade import grade, mean_leaderboard
 from judgekit.types import JudgeRequest, JudgeResponse, Ratings
 from tests.conftest import write_jsonl
 

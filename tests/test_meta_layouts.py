@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from judgekit.cli import cli
 from judgekit.errors import InputError
-from judgekit.human import load_human_labels
-from judgekit.io.outputs import prompt_id_for
+from judgekit.inputs.human import load_human_labels
+from judgekit.inputs.outputs import prompt_id_for
 from judgekit.judges import registry
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.judges.fakes import ScriptedJudge

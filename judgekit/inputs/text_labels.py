@@ -25,8 +25,8 @@ from typing import Any
 import pandas as pd
 
 from judgekit.errors import InputError
-from judgekit.io.outputs import MAX_TEXT_ENV, max_text_chars
-from judgekit.io.tabular import Row, is_missing
+from judgekit.inputs.outputs import MAX_TEXT_ENV, max_text_chars
+from judgekit.inputs.tabular import Row, is_missing
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class TextLabels:
     """Validated text-pair labels: the pairs as labels and their texts as model outputs."""
 
     pairs: pd.DataFrame
-    """prompt_id, model_a, model_b, winner, annotator, weight (as :mod:`judgekit.human`)."""
+    """prompt_id, model_a, model_b, winner, annotator, weight (as :mod:`judgekit.inputs.human`)."""
     outputs: pd.DataFrame
     """prompt_id, prompt, model, output: two rows per pair, ready for ``compare``."""
     layout: TextLayout
