@@ -64,7 +64,15 @@ GAMED_LAMBDA = 0.2
 #: The ``logloss`` clip of AlpacaEval's cross-validation scorer.
 _EPS = 1e-15
 
-ANNOTATION_COLUMNS = ["model", "baseline", "instruction", "position", "preference", "len_1", "len_2"]
+ANNOTATION_COLUMNS = [
+    "model",
+    "baseline",
+    "instruction",
+    "position",
+    "preference",
+    "len_1",
+    "len_2",
+]
 LEADERBOARD_COLUMNS = [
     "win_rate",
     "standard_error",
@@ -259,7 +267,10 @@ def gamed_rows(annotations: pd.DataFrame, difficulty: pd.Series) -> pd.DataFrame
     Taken from the annotations of the baseline's verbose and concise variants, when present
     (AlpacaEval keeps the same rows in its ``df_gamed.csv``).
     """
-    keep = [_is_gamed(str(m), str(b)) for m, b in zip(annotations["model"], annotations["baseline"])]
+    keep = [
+        _is_gamed(str(m), str(b))
+        for m, b in zip(annotations["model"], annotations["baseline"], strict=True)
+    ]
     frames = []
     for _, group in annotations[np.asarray(keep, dtype=bool)].groupby("model", sort=True):
         frames.append(
@@ -288,7 +299,9 @@ def _lookup(difficulty: pd.Series, rows: pd.DataFrame) -> FloatArray:
     values = difficulty.reindex(keys.to_numpy())
     if values.isna().any():
         missing = keys[values.isna().to_numpy()].iloc[0]
-        raise ConfigError(f"no instruction difficulty for {'row' if by_position else ''} {missing!r}")
+        raise ConfigError(
+            f"no instruction difficulty for {'row' if by_position else ''} {missing!r}"
+        )
     return values.to_numpy(dtype=float)
 
 
@@ -320,7 +333,20 @@ def length_controlled(
         # λ/2: AlpacaEval splits λ between its two gamed baselines.
         weight = np.concatenate([np.full(len(gamed), gamed_lambda / 2), weight])
     usable = np.isfinite(y)
-    coef, c = cv_l1_logistic(x[usable], y[usable], weight[usable])
+    n_usable = int(usable.sum())
+    if int(usable[len(y) - len(rows) :].sum()) < 2:
+        nan = math.nan
+        return {
+            "length_controlled_winrate": nan,
+            "lc_standard_error": nan,
+            "glm_preference": np.full(len(rows), nan),
+            "w_len": nan,
+            "w_difficulty": nan,
+            "w_model": nan,
+            "C": nan,
+        }
+    # Fewer rows than folds (tiny runs, never AlpacaEval's 805): one row per fold.
+    coef, c = cv_l1_logistic(x[usable], y[usable], weight[usable], n_splits=min(N_SPLITS, n_usable))
     predicted = _sigmoid(coef[2] + coef[1] * d)
     n = len(predicted)
     return {
@@ -441,7 +467,8 @@ def alpaca_eval_leaderboard(
     baselines = pd.unique(annotations["baseline"])
     if len(baselines) != 1:
         raise ConfigError(
-            f"AlpacaEval scores every model against one baseline; found {', '.join(map(str, baselines))}"
+            "AlpacaEval scores every model against one baseline; found "
+            + ", ".join(map(str, baselines))
         )
     baseline = str(baselines[0])
     if difficulty is None:
