@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 import pandas as pd
+from rich.console import Console
 from rich.table import Table
 
 from judgekit.commands.common import print_json, stderr, stdout
@@ -140,7 +141,12 @@ def score(
     if as_json:
         print_json(_rows(board))
     else:
-        stdout.print(_table(board, title=f"{fmt} leaderboard"))
+        table = _table(board, title=f"{fmt} leaderboard")
+        # Wide enough for every column whole: peers' names are long, and truncated
+        # numbers would be worse than a wrapped line.
+        cells = [board[c].map(_cell).str.len().max() for c in board.columns] or [0]
+        need = sum(max(len(c), int(w)) + 3 for c, w in zip(board.columns, cells, strict=True))
+        Console(width=max(stdout.width, need + 1)).print(table)
 
 
 def _alpaca_eval(
