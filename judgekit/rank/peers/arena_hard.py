@@ -110,14 +110,17 @@ def star_ratings(model_index: NDArray[np.int64], winner: NDArray[np.str_], k: in
     """Unpenalised Bradley-Terry ratings over the baseline (baseline = 0), per model.
 
     Each row is one battle of model ``model_index`` against the baseline; NaN for a model
-    with no battle.  A model that won (or lost) everything gets ±inf.
+    with no battle.  A clean sweep gets a huge finite rating, as the solver gives it.
     """
     points = np.where(winner == "model_b", 2.0, np.where(winner == "tie", 1.0, 0.0))
     won = np.bincount(model_index, weights=points, minlength=k)
     total = 2.0 * np.bincount(model_index, minlength=k)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = won / total
-    return _share_to_rating(share)
+    # A clean sweep has no finite maximum; arena-hard's solver stops at a huge rating.
+    # Clipping keeps it finite (its win rate still rounds to 0 or 100) so percentiles
+    # over bootstrap rounds stay defined.
+    return _share_to_rating(np.clip(share, 1e-9, 1 - 1e-9))
 
 
 def _style_features(
