@@ -306,3 +306,81 @@ def test_malformed_annotations_name_the_file_and_line(tmp_path: Path) -> None:
         ae_io.read_alpaca_eval_preferences(path)
     result = CliRunner().invoke(cli, ["score", "alpaca-eval", str(path)])
     assert result.exit_code == 1 and "annotations.json:2:" in result.output
+
+
+def _store_run(tmp_path: Path, paths: list[Path]) -> tuple[Path, str]:
+    """The annotation files stored as a judgekit run (outcomes and answers), via import."""
+    from judgekit.io.formats import outputs_frame
+    from judgekit.io.formats.export import import_run
+    from judgekit.store.db import open_store
+
+    outcomes = pd.concat([ae_io.read_alpaca_eval_annotations(p) for p in paths])
+    answers = []
+    for side in ("1", "2"):
+        model = outcomes["model_a"] if side == "1" else outcomes["model_b"]
+        answers.append(
+            pd.DataFrame(
+                {
+                    "prompt_id": outcomes["prompt_id"],
+                    "prompt": outcomes["instruction"],
+                    "model": model,
+                    "output": outcomes[f"output_{side}"],
+                    "reference": None,
+                    "category": None,
+                }
+            )
+        )
+    outputs = outputs_frame(
+        pd.concat(answers).drop_duplicates(["prompt_id", "model"]).to_dict("records")
+    )
+    db = tmp_path / "j.duckdb"
+    with open_store(db) as store:
+        run_id = import_run(
+            store,
+            outcomes=outcomes.reset_index(drop=True),
+            outputs=outputs,
+            source="annotations",
+            judge="weighted_alpaca_eval_gpt4_turbo",
+            bootstrap=0,
+        )
+    return db, run_id
+
+
+def test_score_a_stored_run_and_export_its_leaderboard_the_alpaca_eval_way(
+    tmp_path: Path,
+) -> None:
+    annotations = _synthetic_annotations(10, n_items=80)
+    annotations = annotations[annotations["model"].isin(["better", "equal_but_long"])]
+    paths = _write_annotations(tmp_path / "files", annotations)
+    db, run_id = _store_run(tmp_path, paths)
+    result = CliRunner().invoke(
+        cli, ["score", "alpaca-eval", "--db", str(db), "--baseline", "base", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    stored = pd.DataFrame(json.loads(result.stdout)).set_index("model")
+    assert list(stored.reset_index().columns) == BOARD_COLUMNS
+    from_files = ae.alpaca_eval_leaderboard(annotations).set_index("model")
+    for model in ("better", "equal_but_long"):
+        # The same preferences and lengths: the raw columns are equal; the LC fit differs
+        # only by the order in which instructions come (the difficulty's reference).
+        assert stored.loc[model, "win_rate"] == pytest.approx(from_files.loc[model, "win_rate"])
+        assert stored.loc[model, "n_total"] == from_files.loc[model, "n_total"]
+        assert stored.loc[model, "length_controlled_winrate"] == pytest.approx(
+            from_files.loc[model, "length_controlled_winrate"], abs=1.0
+        )
+    assert stored.loc["base", "length_controlled_winrate"] == 50.0
+
+    out = tmp_path / "export" / "annotations.json"
+    exported = CliRunner().invoke(
+        cli,
+        [
+            *("export", "--db", str(db), "--run", run_id, "--format", "alpaca-eval"),
+            *("--baseline", "base", "-o", str(out)),
+        ],
+    )
+    assert exported.exit_code == 0, exported.output
+    board = ae_io.read_alpaca_eval_leaderboard(out.with_name("leaderboard.csv")).set_index("model")
+    np.testing.assert_allclose(
+        board.loc[stored.index, "length_controlled_winrate"],
+        stored["length_controlled_winrate"],
+    )
