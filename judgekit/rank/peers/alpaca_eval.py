@@ -36,8 +36,9 @@ of those predictions.  The baseline scores 50 with no error.
 Instruction difficulty: AlpacaEval ships a per-instruction table, estimated once by a
 joint fit over every model of the leaderboard; :func:`instruction_difficulty` repeats that
 estimate on the annotations at hand (per-model bias and length slope, one effect per
-instruction, the same penalised, cross-validated fit), and a table of AlpacaEval's own
-can be passed instead.
+instruction) at the fit's penalty-free limit, and a table of AlpacaEval's own can be
+passed instead (LC barely depends on which: AlpacaEval's notebook finds the two tables
+give near-equal leaderboards).
 """
 
 from __future__ import annotations
