@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from judgekit.cli import cli
 from judgekit.errors import InputError
-from judgekit.io.formats import alpaca_eval as ae_io
+from judgekit.inputs.formats import alpaca_eval as ae_io
 from judgekit.rank.peers import alpaca_eval as ae
 
 BOARD_COLUMNS = ["model", *ae.LEADERBOARD_COLUMNS]
@@ -310,9 +310,9 @@ def test_malformed_annotations_name_the_file_and_line(tmp_path: Path) -> None:
 
 def _store_run(tmp_path: Path, paths: list[Path]) -> tuple[Path, str]:
     """The annotation files stored as a judgekit run (outcomes and answers), via import."""
-    from judgekit.io.formats import outputs_frame
-    from judgekit.io.formats.export import import_run
+    from judgekit.inputs.formats import outputs_frame
     from judgekit.store.db import open_store
+    from judgekit.views.export import import_run
 
     outcomes = pd.concat([ae_io.read_alpaca_eval_annotations(p) for p in paths])
     answers = []

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from judgekit.cli import cli
-from judgekit.io.formats import arena_hard as ah_io
+from judgekit.inputs.formats import arena_hard as ah_io
 from judgekit.rank.peers import arena_hard as ah
 from judgekit.rank.peers import mtbench as mt
 

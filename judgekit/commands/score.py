@@ -157,7 +157,7 @@ def _alpaca_eval(
     baseline: str | None,
     difficulty: str | None,
 ) -> pd.DataFrame:
-    from judgekit.io.formats import alpaca_eval as ae
+    from judgekit.inputs.formats import alpaca_eval as ae
     from judgekit.rank.peers import alpaca_eval as peer
 
     table = ae.read_instruction_difficulty(difficulty) if difficulty else None
@@ -193,11 +193,11 @@ def _arena_hard(
     rounds: int,
     seed: int,
 ) -> pd.DataFrame:
-    from judgekit.io.formats import arena_hard as ah
+    from judgekit.inputs.formats import arena_hard as ah
     from judgekit.rank.peers import arena_hard as peer
 
     if db:
-        from judgekit.io.formats import store_verdict_winners
+        from judgekit.inputs.formats import store_verdict_winners
         from judgekit.store import meta_queries as mq
         from judgekit.store import queries
         from judgekit.store.db import open_store
@@ -267,7 +267,7 @@ def _mtbench(
     baseline: str | None,
     model_list: tuple[str, ...],
 ) -> pd.DataFrame:
-    from judgekit.io.formats import mtbench as mt
+    from judgekit.inputs.formats import mtbench as mt
     from judgekit.rank.peers import mtbench as peer
 
     single = [_is_single(p) for p in paths]
@@ -295,7 +295,7 @@ def _mtbench(
 
 
 def _is_single(path: str) -> bool:
-    from judgekit.io.formats import records
+    from judgekit.inputs.formats import records
 
     first = records(path)[0][1]
     return "score" in first and "g1_winner" not in first

@@ -24,7 +24,7 @@ import pandas as pd
 from click.testing import CliRunner
 
 from judgekit.cli import cli
-from judgekit.io.formats.alpaca_eval import read_alpaca_eval_preferences
+from judgekit.inputs.formats.alpaca_eval import read_alpaca_eval_preferences
 from judgekit.rank.peers import alpaca_eval as ae
 
 BASELINE = "gpt4_1106_preview"

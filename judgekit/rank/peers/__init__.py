@@ -7,5 +7,5 @@
 - :mod:`.mtbench`: FastChat's MT-Bench ``show_result.py`` (single grades and pairwise
   win rates).
 
-Pure numpy/scipy/pandas: file reading lives in :mod:`judgekit.io.formats`.
+Pure numpy/scipy/pandas: file reading lives in :mod:`judgekit.inputs.formats`.
 """

@@ -69,7 +69,7 @@ def battles_from_verdicts(
     ``verdicts``: one row per game with ``prompt_id``, ``model_a`` (the baseline),
     ``model_b``, ``position_order`` (``ab`` for game 1), ``winner`` (``model_a``,
     ``model_b``, ``tie`` or ``error``) and ``strength`` (2 for ``>>``), as
-    :func:`judgekit.io.formats.arena_hard.read_arena_hard_judgments` reads them.
+    :func:`judgekit.inputs.formats.arena_hard.read_arena_hard_judgments` reads them.
     Returns ``prompt_id``, ``model_a``, ``model_b`` and ``winner`` (no errors), strong
     verdicts repeated ``weight`` times, in the verdicts' order.
     """

@@ -97,7 +97,7 @@ def pairwise_board(
 def judgments_from_verdicts(verdicts: pd.DataFrame) -> pd.DataFrame:
     """FastChat's judgment lines back from per-game verdicts (game 1 ``ab``, game 2 ``ba``).
 
-    ``verdicts`` as :func:`judgekit.io.formats.mtbench.read_mtbench_pair_judgments` reads
+    ``verdicts`` as :func:`judgekit.inputs.formats.mtbench.read_mtbench_pair_judgments` reads
     them, two consecutive rows per line; winners ``model_a``/``model_b`` become
     ``model_1``/``model_2``.
     """
