@@ -206,6 +206,22 @@ def test_score_arena_hard_cli_with_and_without_style_control(tmp_path: Path) -> 
     # With length held equal the two models move towards each other.
     gap_plain = by_model["long"]["score"] - by_model["short"]["score"]
     assert abs(styled["long"]["score"] - styled["short"]["score"]) < gap_plain
+    # v2.0's show_result on the same battles: its own style fit also narrows the gap.
+    v2_plain = CliRunner().invoke(
+        cli,
+        ["score", "arena-hard", *map(str, judgments), "--show-result", "v2.0", "--json"],
+    )
+    v2_styled = CliRunner().invoke(
+        cli,
+        [
+            *("score", "arena-hard", *map(str, judgments), *answer_args),
+            *("--show-result", "v2.0", "--style-control", "--json"),
+        ],
+    )
+    assert v2_plain.exit_code == 0 and v2_styled.exit_code == 0, v2_styled.output
+    v2p = {r["model"]: r["score"] for r in json.loads(v2_plain.stdout)}
+    v2s = {r["model"]: r["score"] for r in json.loads(v2_styled.stdout)}
+    assert abs(v2s["long"] - v2s["short"]) < abs(v2p["long"] - v2p["short"])
     no_answers = CliRunner().invoke(
         cli, ["score", "arena-hard", *map(str, judgments), "--style-control"]
     )
@@ -294,3 +310,63 @@ def test_score_mtbench_reads_the_repo_files_both_ways() -> None:
         cli, ["score", "mtbench", str(folder / "gpt-4_single.jsonl"), "--mode", "pairwise-all"]
     )
     assert bad.exit_code == 2 and "pair judgment files" in bad.output
+
+
+# -- arena-hard v2.0 ------------------------------------------------------------------------
+
+
+def _v2_files(tmp_path: Path, rows: list[tuple]) -> list[Path]:
+    by_model: dict[str, list[dict]] = {}
+    for uid, model, g1, g2 in rows:
+        by_model.setdefault(model, []).append(
+            {
+                "uid": uid,
+                "category": "hard_prompt",
+                "judge": "gpt-4.1",
+                "model": model,
+                "baseline": "o3-mini",
+                "games": [{"score": g1}, {"score": g2}],
+            }
+        )
+    paths = []
+    for model, lines in by_model.items():
+        path = tmp_path / "v2" / f"{model}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        paths.append(path)
+    return paths
+
+
+def test_v2_scores_and_one_bootstrap_round_by_hand(tmp_path: Path) -> None:
+    from judgekit.rank.peers import arena_hard_v2 as v2
+
+    rows = [
+        ("u1", "m", "A>>B", "A>B"),  # game 2 (model is A) won: 1; game 1 lost strongly: 0,0,0
+        ("u2", "m", "B>A", "A=B"),  # game 2 tie: 0.5; game 1 won: 1
+        ("u3", "m", None, "B>>A"),  # a failed game drops the whole judgment
+    ]
+    paths = _v2_files(tmp_path, rows)
+    verdicts = ah_io.read_arena_hard_judgments(paths)
+    scores = v2.scores_from_verdicts(verdicts)
+    assert scores["score"].tolist() == [1.0, 0.0, 0.0, 0.0, 0.5, 1.0]
+    result = CliRunner().invoke(
+        cli, ["score", "arena-hard", *map(str, paths), "--rounds", "1", "--seed", "3", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    board = {r["model"]: r for r in json.loads(result.stdout)}
+    values = scores["score"].to_numpy()
+    redrawn = values[np.random.RandomState(3).choice(6, size=6, replace=True)].mean()
+    assert board["m"]["score"] == pytest.approx(100 * redrawn)
+    assert board["m"]["lower"] == pytest.approx(100 * redrawn) == board["m"]["upper"]
+    assert board["o3-mini"]["score"] == 50.0
+
+
+def test_v2_style_fit_solves_its_score_equations(tmp_path: Path) -> None:
+    from judgekit.rank.peers import arena_hard_v2 as v2
+
+    rng = np.random.default_rng(4)
+    x = np.column_stack([np.ones(200), rng.normal(size=(200, 2))])
+    y = rng.choice([0.0, 0.5, 1.0], size=200)
+    w = v2._bt_fit(x, y)
+    # The unpenalised fractional logistic optimum: Xᵀ(σ(Xw) − y) = 0.
+    np.testing.assert_allclose(x.T @ (1 / (1 + np.exp(-x @ w)) - y), 0.0, atol=1e-6)

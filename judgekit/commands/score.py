@@ -60,7 +60,15 @@ MTBENCH_BASELINE = "gpt-3.5-turbo"
 @click.option(
     "--markdown-control-only", "control", flag_value="markdown", help="arena-hard: markdown only."
 )
-@click.option("--first-game-only", is_flag=True, help="arena-hard: game 1 only.")
+@click.option(
+    "--show-result",
+    "generation",
+    type=click.Choice(["v0.1", "v2.0"]),
+    default=None,
+    help="arena-hard: whose show_result.py (default: the judgment files' generation).",
+)
+@click.option("--category", default=None, help="arena-hard: only this question category.")
+@click.option("--first-game-only", is_flag=True, help="arena-hard v0.1: game 1 only.")
 @click.option("--weight", default=3, show_default=True, help="arena-hard: a >> verdict's weight.")
 @click.option("--rounds", default=100, show_default=True, help="arena-hard: bootstrap rounds.")
 @click.option("--seed", default=42, show_default=True, help="arena-hard: bootstrap seed.")
@@ -82,6 +90,8 @@ def score(
     difficulty_file: str | None,
     answers: tuple[str, ...],
     control: str | None,
+    generation: str | None,
+    category: str | None,
     first_game_only: bool,
     weight: int,
     rounds: int,
@@ -97,8 +107,10 @@ def score(
                    discrete_win_rate, avg_length, length_controlled_winrate,
                    lc_standard_error (AlpacaEval 2's length-controlled GLM)
       arena-hard   model_judgment/JUDGE/*.jsonl -> model, score, lower, upper,
-                   avg_tokens (show_result.py of v0.1: Bradley-Terry against the
-                   baseline, bootstrap percentiles, optional style control)
+                   avg_tokens (show_result.py of the files' generation: v0.1's
+                   Bradley-Terry against the baseline with 2.5/97.5 bootstrap
+                   percentiles, or v2.0's bootstrapped mean scores with 5/95
+                   percentiles; optional style control for both)
       mtbench      gpt-4_single.jsonl -> model, score_turn_1, score_turn_2, score;
                    gpt-4_pair.jsonl -> model, win, loss, tie, win_rate, loss_rate,
                    win_rate_adjusted (FastChat's show_result.py)
@@ -128,6 +140,8 @@ def score(
             baseline=baseline,
             answers=answers,
             control=control,
+            generation=generation,
+            category=category,
             first_game_only=first_game_only,
             weight=weight,
             rounds=rounds,
@@ -188,6 +202,8 @@ def _arena_hard(
     baseline: str | None,
     answers: tuple[str, ...],
     control: str | None,
+    generation: str | None,
+    category: str | None,
     first_game_only: bool,
     weight: int,
     rounds: int,
@@ -195,6 +211,7 @@ def _arena_hard(
 ) -> pd.DataFrame:
     from judgekit.inputs.formats import arena_hard as ah
     from judgekit.rank.peers import arena_hard as peer
+    from judgekit.rank.peers.arena_hard_v2 import arena_hard_v2_leaderboard
 
     if db:
         from judgekit.inputs.formats import store_verdict_winners
@@ -212,10 +229,17 @@ def _arena_hard(
         verdicts = ah.read_arena_hard_judgments(
             list(paths), baseline=baseline or ARENA_HARD_V01_BASELINE
         )
+        if category is not None:
+            verdicts = verdicts[verdicts["category"] == category]
+            if verdicts.empty:
+                raise click.UsageError(f"no judgment of the category {category!r}")
         bases = verdicts["model_a"].unique()
-        baseline = str(bases[0]) if len(bases) == 1 else baseline
-        if baseline is None:
-            raise click.UsageError(f"the files name several baselines: {', '.join(bases)}")
+        if len(bases) > 1:
+            raise click.UsageError(
+                f"the judgments name several baselines ({', '.join(bases)}): pick a --category"
+            )
+        baseline = str(bases[0])
+        generation = generation or _generation(paths[0])
     metadata = ah.read_arena_hard_answer_metadata(list(answers)) if answers else None
     if control and metadata is None:
         raise click.UsageError("style control needs the answers: pass --answers FILES")
@@ -224,6 +248,19 @@ def _arena_hard(
         if metadata is not None
         else None
     )
+    if generation == "v2.0":
+        if first_game_only:
+            raise click.UsageError("--first-game-only is an option of v0.1's show_result.py")
+        return arena_hard_v2_leaderboard(
+            verdicts,
+            baseline=baseline,
+            weight=weight,
+            rounds=rounds,
+            seed=seed,
+            control=control,
+            metadata=metadata,
+            avg_tokens=avg,
+        )
     return peer.arena_hard_leaderboard(
         verdicts,
         baseline=baseline,
@@ -235,6 +272,14 @@ def _arena_hard(
         metadata=metadata,
         avg_tokens=avg,
     )
+
+
+def _generation(path: str) -> str:
+    """v2.0 judgment files carry ``uid`` and name their baseline; v0.1 ones do not."""
+    from judgekit.inputs.formats import records
+
+    first = records(path)[0][1]
+    return "v2.0" if "uid" in first or "baseline" in first else "v0.1"
 
 
 def _baseline_first(verdicts: pd.DataFrame, baseline: str) -> pd.DataFrame:
