@@ -370,3 +370,12 @@ def test_v2_style_fit_solves_its_score_equations(tmp_path: Path) -> None:
     w = v2._bt_fit(x, y)
     # The unpenalised fractional logistic optimum: Xᵀ(σ(Xw) − y) = 0.
     np.testing.assert_allclose(x.T @ (1 / (1 + np.exp(-x @ w)) - y), 0.0, atol=1e-6)
+
+
+def test_score_help_lists_the_formats_and_examples() -> None:
+    result = CliRunner().invoke(cli, ["score", "--help"])
+    assert result.exit_code == 0
+    for word in ("alpaca-eval", "arena-hard", "mtbench", "Examples:", "--style-control"):
+        assert word in result.output
+    both = CliRunner().invoke(cli, ["score", "mtbench"])
+    assert both.exit_code == 2 and "--db" in both.output
