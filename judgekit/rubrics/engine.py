@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from judgekit.errors import ConfigError, InputError
+from judgekit.inputs.conversation import check_same_conversation
 from judgekit.io.outputs import OutputSet, Source, _normalise, _rows_from_file, _rows_from_frame
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.judges.registry import get_judge
@@ -90,6 +91,14 @@ def load_scored_outputs(outputs: OutputsArg) -> OutputSet:
                 path=source.path,
                 line=source.line,
             )
+        check_same_conversation(
+            known,
+            item,
+            model=cand.model,
+            first_seen=str(first_seen[item.prompt_id]),
+            path=source.path,
+            line=source.line,
+        )
         candidates.append(cand)
     return OutputSet(items=items, candidates=candidates, sources=names)
 
