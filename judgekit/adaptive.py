@@ -54,6 +54,7 @@ from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.plan import Comparison
 from judgekit.rank import PairwiseData, bradley_terry
 from judgekit.rank.scale import ELO_PER_NAT
+from judgekit.runs.turns import refuse_multi_turn
 
 if TYPE_CHECKING:
     from judgekit.api import CompareResult, OutputsArg
@@ -348,6 +349,7 @@ def run_adaptive(
         raise ConfigError(f"the adaptive budget must be >= 1 comparison, got {budget}")
     opts = options or CompareOptions()
     data = api.load_comparable(outputs)
+    refuse_multi_turn(data, feature="--schedule adaptive")
     judge_obj = get_judge(judge, options=judge_options) if isinstance(judge, str) else judge
     size = batch or max(MIN_BATCH, judge_obj.batch_size)
     if size < 1:

@@ -25,6 +25,14 @@ from judgekit.protocols.debias import combine_orders
 from judgekit.protocols.pairwise import PairwiseSpec, PlannedCall, plan_requests
 from judgekit.protocols.parse import parse_pairwise
 from judgekit.runner import EMPTY_STATS, ExecutionStats, execute
+from judgekit.runs.turns import (
+    add_turn_columns,
+    n_turns,
+    per_turn_boards,
+    turn_method,
+    turn_rows,
+    with_later_turns,
+)
 from judgekit.store.db import Store, open_store
 from judgekit.types import Outcome, Verdict
 
@@ -44,9 +52,14 @@ class CompareResult:
     outcomes: pd.DataFrame
     verdicts: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
+    turn_leaderboards: dict[int, pd.DataFrame] = field(default_factory=dict)
+    """For multi-turn outputs, one board per turn; ``leaderboard`` pools all turns."""
 
     def to_json(self) -> dict[str, Any]:
-        return result_json(self.run_id, self.leaderboard, self.stats)
+        payload = result_json(self.run_id, self.leaderboard, self.stats)
+        if self.turn_leaderboards:
+            payload["per_turn"] = turn_rows(self.turn_leaderboards)
+        return payload
 
 
 def _as_list(outputs: OutputsArg) -> list[str | Path | pd.DataFrame]:
@@ -188,6 +201,8 @@ def compare(
     comparisons = plan_comparisons(
         {pid: list(c) for pid, c in by_prompt.items()}, schedule=schedule, seed=opts.seed
     )
+    # Every later turn of a conversation is one more comparison of the same pair.
+    comparisons = with_later_turns(comparisons, data.items)
     judge_obj = get_judge(judge, options=judge_options) if isinstance(judge, str) else judge
     mode = opts.verdict
     if mode == "auto":
@@ -224,15 +239,28 @@ def compare(
             store.finish_run(run_id, status="interrupted")
             raise
         started = time.perf_counter()
-        board = build_leaderboard(
-            frame, models=data.models, ties=opts.ties, bootstrap=opts.bootstrap, seed=opts.seed
-        )
+
+        def rank(rows: pd.DataFrame) -> pd.DataFrame:
+            return build_leaderboard(
+                rows, models=data.models, ties=opts.ties, bootstrap=opts.bootstrap, seed=opts.seed
+            )
+
+        board = rank(frame)
         store.write_ratings(run_id=run_id, method="bt", frame=board)
+        boards = per_turn_boards(frame, rank)
+        for turn, turn_board in boards.items():
+            store.write_ratings(run_id=run_id, method=turn_method("bt", turn), frame=turn_board)
         stats = _summary(frame, parse_failures, exec_stats, len(data.skipped_prompts))
+        stats["turns"] = n_turns(data)
         stats["ranking_seconds"] = round(time.perf_counter() - started, 3)
         store.finish_run(run_id, stats=stats)
     return CompareResult(
-        run_id=run_id, leaderboard=board, outcomes=frame, verdicts=verdicts, stats=stats
+        run_id=run_id,
+        leaderboard=board,
+        outcomes=frame,
+        verdicts=verdicts,
+        stats=stats,
+        turn_leaderboards=boards,
     )
 
 
@@ -307,7 +335,10 @@ def _judge_in_chunks(
             parse_failures += sum(v.status == "parse_error" for v in verdicts)
             hashes = [r.hash_for(judge.id) for r in requests]
             verdict_rows = _verdict_rows(run_id, planned, verdicts, hashes)
+            verdict_rows["turn"] = [p.comparison.turn for p in planned]
             outcomes = outcomes_frame(_combine(planned, verdicts, disagreement=opts.disagreement))
+            # _combine keeps the comparisons in their order of first appearance in planned.
+            outcomes["turn"] = [c.turn for c in dict.fromkeys(p.comparison for p in planned)]
             store.append_rows(
                 {"verdicts": verdict_rows, "outcomes": outcomes.assign(run_id=run_id)}
             )
@@ -323,7 +354,7 @@ def _judge_in_chunks(
 
 def _input_tables(run_id: str, data: OutputSet) -> dict[str, pd.DataFrame]:
     items = list(data.items.values())
-    return {
+    tables = {
         "items": pd.DataFrame(
             {
                 "run_id": run_id,
@@ -342,6 +373,7 @@ def _input_tables(run_id: str, data: OutputSet) -> dict[str, pd.DataFrame]:
             }
         ),
     }
+    return add_turn_columns(tables, data)
 
 
 def _combine(

@@ -45,6 +45,7 @@ from judgekit.protocols.listwise import (
 from judgekit.protocols.listwise_parse import parse_listwise
 from judgekit.rank import RankingData, openskill_ratings, plackett_luce
 from judgekit.runner import EMPTY_STATS, ExecutionStats, execute
+from judgekit.runs.turns import refuse_multi_turn
 from judgekit.store import arena_queries
 from judgekit.store.db import Store, open_store
 
@@ -107,6 +108,7 @@ def _arena_inputs(config: ArenaConfig) -> OutputSet:
     and key as well as the output file and line at fault."""
     try:
         data = load_outputs(config.candidate_files())
+        refuse_multi_turn(data, feature="`judgekit arena`")
     except InputError as exc:
         raise ConfigError(f"{config.where('candidates')}: {exc}") from None
     prompts = config.prompt_file()

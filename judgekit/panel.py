@@ -47,6 +47,7 @@ from judgekit.progress import make_progress
 from judgekit.protocols.pairwise import PairwiseSpec, plan_requests
 from judgekit.protocols.parse import parse_pairwise
 from judgekit.runner import EMPTY_STATS, ExecutionStats, execute
+from judgekit.runs.turns import refuse_multi_turn
 from judgekit.store.db import Store, open_store
 from judgekit.types import JudgeRequest, JudgeResponse
 
@@ -352,6 +353,7 @@ def compare_panel(
     if pool not in POOL_RULES:
         raise ConfigError(f"unknown pooling rule {pool!r}; use mean or majority")
     data = load_outputs(_as_list(outputs))
+    refuse_multi_turn(data, feature="a judge panel")
     judge_objs = [get_judge(j, options=judge_options) if isinstance(j, str) else j for j in judges]
     members = panel_members(judge_objs, repeats=repeats)
     comparisons = plan_comparisons(

@@ -76,7 +76,9 @@ def _from_messages(value: Any, *, path: str, line: int | None) -> Conversation:
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
         if not isinstance(message, Mapping) or "role" not in message:
-            raise InputError(f"{where} must be an object with role and content", path=path, line=line)
+            raise InputError(
+                f"{where} must be an object with role and content", path=path, line=line
+            )
         role = message["role"]
         expected = _ROLES[index % 2]
         if role == "system":
@@ -198,7 +200,9 @@ def split_reference(
     listed = _as_list(value)
     if not isinstance(listed, list):
         return value, ()
-    texts = [_turn_text(r, name=f"reference[{k}]", path=path, line=line) for k, r in enumerate(listed)]
+    texts = [
+        _turn_text(r, name=f"reference[{k}]", path=path, line=line) for k, r in enumerate(listed)
+    ]
     if not texts:
         return None, ()
     per_turn = tuple(texts[:n_turns]) if n_turns > 1 and len(texts) >= n_turns else ()

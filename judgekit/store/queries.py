@@ -60,6 +60,17 @@ def leaderboard(store: Store, *, run_id: str | None = None, method: str = "bt") 
     return frame
 
 
+def rated_turns(store: Store, *, run_id: str, method: str = "bt") -> list[int]:
+    """The turns of a multi-turn run with their own ``<method>@turn<k>`` ratings, in order."""
+    frame = _frame(
+        store,
+        "SELECT DISTINCT method FROM ratings WHERE run_id = ? AND starts_with(method, ?)",
+        [run_id, f"{method}@turn"],
+    )
+    suffixes = [m[len(method) + len("@turn") :] for m in frame["method"]]
+    return sorted(int(s) for s in suffixes if s.isdigit())
+
+
 def outcomes(store: Store, *, run_id: str) -> pd.DataFrame:
     """Per-comparison outcomes of a run."""
     return _frame(
