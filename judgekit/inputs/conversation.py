@@ -41,11 +41,12 @@ class Conversation:
         return len(self.user)
 
 
-def _as_list(value: Any) -> Any:
-    # Parquet gives numpy arrays for list cells; CSV cells can only hold JSON text.
+def _as_list(value: Any, *, json_text: bool = True) -> Any:
+    # Parquet gives numpy arrays for list cells; CSV cells can only hold JSON text. A
+    # reference is never read as JSON: "[1, 2, 3]" is a fine single-turn answer.
     if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
         return value.tolist()
-    if isinstance(value, str) and value.lstrip().startswith("["):
+    if json_text and isinstance(value, str) and value.lstrip().startswith("["):
         try:
             return json.loads(value)
         except json.JSONDecodeError:
@@ -197,7 +198,7 @@ def split_reference(
     multi-turn prompt are kept, fewer leave the later turns without a reference. A plain
     value is returned unchanged with no per-turn references.
     """
-    listed = _as_list(value)
+    listed = _as_list(value, json_text=False)
     if not isinstance(listed, list):
         return value, ()
     texts = [

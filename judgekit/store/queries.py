@@ -72,11 +72,11 @@ def rated_turns(store: Store, *, run_id: str, method: str = "bt") -> list[int]:
 
 
 def outcomes(store: Store, *, run_id: str) -> pd.DataFrame:
-    """Per-comparison outcomes of a run."""
+    """Per-comparison outcomes of a run, with the conversation turn each one judged."""
     return _frame(
         store,
-        "SELECT prompt_id, model_a, model_b, win_a, win_b, tie, flipped, status "
-        "FROM outcomes WHERE run_id = ? ORDER BY prompt_id, model_a, model_b",
+        "SELECT prompt_id, model_a, model_b, win_a, win_b, tie, flipped, status, turn "
+        "FROM outcomes WHERE run_id = ? ORDER BY prompt_id, turn, model_a, model_b",
         [run_id],
     )
 
@@ -86,8 +86,8 @@ def verdicts(store: Store, *, run_id: str) -> pd.DataFrame:
     return _frame(
         store,
         "SELECT prompt_id, model_a, model_b, position_order, status, p_first, p_second, p_tie, "
-        "discrete, raw, error, request_hash FROM verdicts WHERE run_id = ? "
-        "ORDER BY prompt_id, model_a, model_b, position_order",
+        "discrete, raw, error, request_hash, turn FROM verdicts WHERE run_id = ? "
+        "ORDER BY prompt_id, turn, model_a, model_b, position_order",
         [run_id],
     )
 
