@@ -410,6 +410,22 @@ def test_multi_turn_grade_rates_turn_two_in_context(tmp_path: Path) -> None:
     assert {"mean:overall", "mean:overall@turn1", "mean:overall@turn2"} <= methods
 
 
+def test_grade_cli_prints_the_chosen_turn(tmp_path: Path) -> None:
+    db = str(tmp_path / "g.duckdb")
+    args = ["grade", *map(str, MESSAGES), "--rubric", "helpfulness", "--judge", "fake/hash"]
+    args += ["--db", db, "--bootstrap", "0", "--no-progress"]
+    one = CliRunner().invoke(cli, [*args, "--turn", "2", "--json"])
+    assert one.exit_code == 0, one.output
+    payload = json.loads(one.stdout)
+    assert payload["turn"] == 2 and "criteria" not in payload
+    assert {r["n"] for r in payload["leaderboard"]} == {3}
+    table = CliRunner().invoke(cli, args)
+    assert table.exit_code == 0, table.output
+    shown = " ".join(table.stdout.split())  # titles wrap at the terminal width
+    for title in ("turn 1", "turn 2", "all turns"):
+        assert f"rubric helpfulness · fake/hash · {title}" in shown
+
+
 # -- store migration ----------------------------------------------------------------------------
 
 
