@@ -145,6 +145,20 @@ def test_messages_and_mtbench_turns_load_as_conversations(tmp_path: Path) -> Non
         ],
     )
     assert not load_outputs([single]).multi_turn
+    # Other tools' "choices" (a raw API response beside the output) are not conversations.
+    raw_api = write_jsonl(
+        tmp_path / "api.jsonl",
+        [
+            {
+                "prompt": "Hi?",
+                "model": m,
+                "output": "Hi.",
+                "choices": [{"message": {"content": "Hi."}}],
+            }
+            for m in ("x", "y")
+        ],
+    )
+    assert not load_outputs([raw_api]).multi_turn
     assert load_outputs([single]).digest() == load_outputs([plain]).digest()
 
 

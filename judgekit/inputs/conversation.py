@@ -163,6 +163,23 @@ def _check_first_turn(
                 )
 
 
+def _absent(value: Any) -> bool:
+    # A table with conversations in some rows gives None or NaN in the others.
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _mtbench_choices(value: Any) -> bool:
+    """Whether ``choices`` is MT-Bench's answer list; other tools' ``choices`` (raw API
+    responses kept beside an ``output`` column) are left alone."""
+    listed = _as_list(value)
+    return (
+        isinstance(listed, list)
+        and bool(listed)
+        and isinstance(listed[0], Mapping)
+        and "turns" in listed[0]
+    )
+
+
 def read_conversation(
     row: Mapping[str, Any], *, path: str, line: int | None
 ) -> Conversation | None:
@@ -173,8 +190,8 @@ def read_conversation(
             answer, question and answer turns that do not pair up, or a ``prompt``/``output``
             column that contradicts the first turn; the message names file and line.
     """
-    has_messages = row.get("messages") is not None
-    has_choices = row.get("choices") is not None
+    has_messages = not _absent(row.get("messages"))
+    has_choices = _mtbench_choices(row.get("choices"))
     if has_messages and has_choices:
         raise InputError(
             "a row holds either 'messages' or 'choices', not both", path=path, line=line
