@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from judgekit.api import compare
 from judgekit.cli import cli
 from judgekit.errors import ConfigError, InputError
-from judgekit.io.formats import mtbench as mt
-from judgekit.io.outputs import load_outputs
+from judgekit.inputs.formats import mtbench as mt
+from judgekit.inputs.outputs import load_outputs
 from judgekit.judges.fakes import ScriptedJudge
 from judgekit.plan import Comparison
 from judgekit.protocols.pairwise import PairwiseSpec, plan_requests
-from judgekit.rubrics.engine import grade
+from judgekit.runs.compare import compare
+from judgekit.runs.grade import grade
 from judgekit.store.db import open_store
 from judgekit.store.migrations import MIGRATIONS
 from judgekit.types import Candidate, Item, JudgeRequest

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
+from judgekit.inputs.templates import PromptTemplate, load_template
 from judgekit.protocols.fencing import fence
 from judgekit.protocols.pointwise import (
     SCORE_PREFIX,
@@ -27,7 +28,6 @@ from judgekit.protocols.pointwise import (
 )
 from judgekit.rubrics.loader import LoadedRubric
 from judgekit.rubrics.model import Criterion, Scale
-from judgekit.templates import PromptTemplate, load_template
 from judgekit.types import Candidate, Item, JudgeRequest, Message
 
 PAIRWISE_TEMPLATE = "pairwise_multi_turn"

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from judgekit.errors import ConfigError
-from judgekit.io.outputs import OutputSet
+from judgekit.inputs.outputs import OutputSet
 from judgekit.plan import Comparison
 from judgekit.protocols.turns import later_turns
 from judgekit.types import Item
