@@ -391,10 +391,7 @@ def _score_rows(
                     "request_hash": call.request.hash_for(judge_id),
                 }
             )
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        frame = pd.DataFrame(columns=["prompt_id", "model", "turn", "criterion", "score", "status"])
-    return frame
+    return pd.DataFrame(rows)
 
 
 def _run_scoring(
