@@ -104,6 +104,13 @@ def export_run(
     stored = mq.verdicts(store, run_id=run_id)
     _require(stored, run_id=run_id, what="per-order verdicts")
     verdicts = store_verdict_winners(stored).assign(judge=judge)
+    if "turn" in stored and (stored["turn"] > 1).any():
+        # A later turn of a conversation is its own judgment line, as FastChat writes it.
+        verdicts["turn"] = stored["turn"].to_numpy()
+        verdicts["prompt_id"] = [
+            pid if turn == 1 else f"{pid}-turn{turn}"
+            for pid, turn in zip(verdicts["prompt_id"], verdicts["turn"], strict=True)
+        ]
     if fmt == "mtbench":
         return [write_mtbench_pair_judgments(verdicts, path, judge=f"{judge}/pair")]
     if not baseline:
