@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -134,6 +135,11 @@ def _as_text(value: Any, *, column: str, source: Source) -> str:
     )
 
 
+def _visible(char: str) -> bool:
+    """Whether ``char`` shows as something: not a space, control or format character."""
+    return not char.isspace() and unicodedata.category(char) not in ("Cc", "Cf", "Zs")
+
+
 def prompt_id_for(prompt: str) -> str:
     return "p-" + hashlib.sha256(prompt.strip().encode("utf-8")).hexdigest()[:12]
 
@@ -235,6 +241,13 @@ def normalise_rows(
         if not model_name:
             raise InputError(
                 "the model name is empty (the file name gives none); add a 'model' column",
+                path=source.path,
+                line=source.line,
+            )
+        if not any(_visible(c) for c in model_name):
+            # Zero-width and other format characters look like nothing in every table.
+            raise InputError(
+                f"the model name {model_name!r} has no visible character",
                 path=source.path,
                 line=source.line,
             )
