@@ -114,8 +114,14 @@ def test_each_execution_keeps_its_own_stats_row(tmp_path: Path) -> None:
     assert json.loads(frame["stats"][0])["judge_calls_made"] == 6
 
 
-@pytest.mark.parametrize("schedule", ["all-pairs", "adaptive:3"])
-def test_a_run_with_no_usable_verdict_is_marked_failed(tmp_path: Path, schedule: str) -> None:
+@pytest.mark.parametrize(
+    "overrides",
+    [{"schedule": "all-pairs"}, {"schedule": "adaptive:3"}, {"protocol": "listwise"}],
+    ids=["all-pairs", "adaptive", "listwise"],
+)
+def test_a_run_with_no_usable_verdict_is_marked_failed(
+    tmp_path: Path, overrides: dict[str, str]
+) -> None:
     def refuse(request: object) -> JudgeResponse:
         return JudgeResponse(status="error", error="http_error: HTTP 403: Error code: 403 - no")
 
@@ -123,7 +129,7 @@ def test_a_run_with_no_usable_verdict_is_marked_failed(tmp_path: Path, schedule:
     judge = ScriptedJudge(refuse, supports_logprobs=True, judge_id="fake/refusing")
     expected = r"6 of 6 judge calls to fake/refusing failed: 6 x HTTP 403"
     with pytest.raises(JudgeError, match=expected):
-        judgekit.compare(OUTPUTS, judge=judge, db=db, bootstrap=0, schedule=schedule)
+        judgekit.compare(OUTPUTS, judge=judge, db=db, bootstrap=0, **overrides)
     assert _query(db, "SELECT status FROM runs") == [("failed",)]
     assert _query(db, "SELECT count(*) FROM judge_calls WHERE status = 'error'") == [(6,)]
     assert _query(db, "SELECT status FROM run_executions") == [("failed",)]

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from judgekit.errors import ConfigError
+from judgekit.errors import ConfigError, JudgeError
 from judgekit.inputs.outputs import OutputSet
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.judges.registry import get_judge
@@ -43,6 +43,7 @@ from judgekit.protocols.listwise import (
 from judgekit.protocols.listwise_parse import parse_listwise
 from judgekit.rank import RankingData, plackett_luce, ratings_frame
 from judgekit.rank.outcomes import LEADERBOARD_COLUMNS, build_leaderboard, outcomes_frame, win_stats
+from judgekit.runs.failures import no_usable_verdicts
 from judgekit.runs.progress import make_progress
 from judgekit.runs.records import CompareResult, OutputsArg, input_tables, load_comparable
 from judgekit.runs.runner import EMPTY_STATS, ExecutionStats, execute
@@ -255,6 +256,9 @@ def compare_listwise(
         outcomes, verdicts = frames
         if not rankings:
             store.finish_run(run_id, status="failed")
+            if (verdicts["status"] == "judge_error").any():
+                # Why the calls failed, grouped by cause; a re-run retries them.
+                raise JudgeError(no_usable_verdicts(verdicts, judge=judge_obj))
             raise ConfigError(
                 "no usable ranking: every listwise call failed to parse or errored "
                 f"(see listwise_verdicts of run {run_id})"
