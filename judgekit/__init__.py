@@ -6,6 +6,7 @@ from judgekit.errors import (
     InputError,
     JudgeError,
     JudgekitError,
+    JudgeTrustWarning,
     MissingDependencyError,
     StoreError,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "JudgeError",
     "JudgeRequest",
     "JudgeResponse",
+    "JudgeTrustWarning",
     "JudgekitError",
     "MissingDependencyError",
     "Outcome",

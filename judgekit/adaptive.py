@@ -57,6 +57,7 @@ from judgekit.rank.scale import ELO_PER_NAT
 
 if TYPE_CHECKING:
     from judgekit.api import CompareResult, OutputsArg
+    from judgekit.human import HumanLabels
 
 log = logging.getLogger("judgekit")
 
@@ -313,6 +314,7 @@ def run_adaptive(
     judge_options: JudgeOptions | None = None,
     batch: int | None = None,
     progress: bool = False,
+    human: HumanLabels | None = None,
 ) -> CompareResult:
     """Compare models pairwise on an adaptive schedule of ``budget`` comparisons.
 
@@ -331,9 +333,11 @@ def run_adaptive(
         judge_options: backend options.
         batch: comparisons per batch (default: the judge's batch size, at least 8).
         progress: show a progress bar on stderr.
+        human: human labels for the trust report's label figures.
 
     Returns:
-        A :class:`judgekit.api.CompareResult`; ``stats`` adds ``batches``.
+        A :class:`judgekit.api.CompareResult` with its ``trust`` report; ``stats`` adds
+        ``batches``.
     """
     from judgekit import api
     from judgekit.judges.registry import get_judge
@@ -341,6 +345,7 @@ def run_adaptive(
     from judgekit.progress import make_progress
     from judgekit.protocols.pairwise import PairwiseSpec, plan_requests
     from judgekit.protocols.parse import parse_pairwise
+    from judgekit.quality.trust import emit_warnings, pairwise_trust
     from judgekit.runner import EMPTY_STATS, execute
     from judgekit.store.db import open_store
 
@@ -444,11 +449,22 @@ def run_adaptive(
         stats_out = api._summary(frame, parse_failures, totals, len(data.skipped_prompts))
         stats_out["ranking_seconds"] = round(time.perf_counter() - started, 3)
         stats_out["batches"] = batches
+        all_verdicts = pd.concat(verdict_frames, ignore_index=True)
+        trust = pairwise_trust(
+            frame,
+            models=models,
+            verdicts=all_verdicts,
+            board=board,
+            labels=api.label_trust(frame, data, human, seed=opts.seed),
+        )
+        api.store_trust(store, run_id, trust, human)
         store.finish_run(run_id, stats=stats_out)
+    emit_warnings(trust)
     return api.CompareResult(
         run_id=run_id,
         leaderboard=board,
         outcomes=frame,
-        verdicts=pd.concat(verdict_frames, ignore_index=True),
+        verdicts=all_verdicts,
         stats=stats_out,
+        trust=trust,
     )

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -24,9 +24,14 @@ from judgekit.progress import make_progress
 from judgekit.protocols.debias import combine_orders
 from judgekit.protocols.pairwise import PairwiseSpec, PlannedCall, plan_requests
 from judgekit.protocols.parse import parse_pairwise
+from judgekit.quality.trust import TrustReport, emit_warnings, joined_label_figures, pairwise_trust
 from judgekit.runner import EMPTY_STATS, ExecutionStats, execute
 from judgekit.store.db import Store, open_store
+from judgekit.store.trust_queries import write_trust
 from judgekit.types import Outcome, Verdict
+
+if TYPE_CHECKING:
+    from judgekit.human import HumanLabels
 
 log = logging.getLogger("judgekit")
 
@@ -44,9 +49,11 @@ class CompareResult:
     outcomes: pd.DataFrame
     verdicts: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
+    trust: TrustReport | None = None
+    """How far the run's judge can be trusted, from its own verdicts (and human labels)."""
 
     def to_json(self) -> dict[str, Any]:
-        return result_json(self.run_id, self.leaderboard, self.stats)
+        return result_json(self.run_id, self.leaderboard, self.stats, trust=self.trust)
 
 
 def _as_list(outputs: OutputsArg) -> list[str | Path | pd.DataFrame]:
@@ -67,13 +74,67 @@ def load_comparable(outputs: OutputsArg) -> OutputSet:
     return data
 
 
-def result_json(run_id: str, leaderboard: pd.DataFrame, stats: dict[str, Any]) -> dict[str, Any]:
-    """The ``--json`` shape of a run's result: run id, leaderboard records and stats."""
-    return {
+def result_json(
+    run_id: str,
+    leaderboard: pd.DataFrame,
+    stats: dict[str, Any],
+    *,
+    trust: TrustReport | None = None,
+) -> dict[str, Any]:
+    """The ``--json`` shape of a run's result: run id, leaderboard records, stats and the
+    trust report (``trust``, when the run has one)."""
+    out: dict[str, Any] = {
         "run_id": run_id,
         "leaderboard": json.loads(leaderboard.to_json(orient="records")),
         "stats": stats,
     }
+    if trust is not None:
+        out["trust"] = trust.to_dict()
+    return out
+
+
+def resolve_human(human: str | Path | HumanLabels | None) -> HumanLabels | None:
+    """Human labels from a path (any layout the judge report reads) or as given."""
+    if human is None:
+        return None
+    from judgekit.human import HumanLabels, load_human_labels
+
+    labels = human if isinstance(human, HumanLabels) else load_human_labels(human)
+    if labels.pairs.empty:
+        raise ConfigError(
+            f"{labels.source or 'human labels'}: no pairwise labels; a comparison is checked "
+            "against pairwise human preferences"
+        )
+    return labels
+
+
+def label_trust(
+    outcomes: pd.DataFrame, data: OutputSet, human: HumanLabels | None, *, seed: int = 0
+) -> dict[str, Any]:
+    """Label figures of a run's usable outcomes against human labels (empty without any)."""
+    if human is None:
+        return {}
+    from judgekit.human import join_labels
+
+    ok = outcomes[outcomes["status"] == "ok"]
+    texts = {(c.prompt_id, c.model): c.output for c in data.candidates}
+    ok = ok.assign(
+        output_a=[texts.get(k) for k in zip(ok["prompt_id"], ok["model_a"], strict=True)],
+        output_b=[texts.get(k) for k in zip(ok["prompt_id"], ok["model_b"], strict=True)],
+    )
+    joined = join_labels(ok, human.pairs)
+    if joined.empty:
+        log.warning("none of the human labels in %s matches a comparison of this run", human.source)
+    return joined_label_figures(joined, seed=seed)
+
+
+def store_trust(store: Store, run_id: str, report: TrustReport, human: HumanLabels | None) -> None:
+    """Keep the trust report (and the human labels it used) with the run."""
+    write_trust(store, run_id=run_id, report=report)
+    if human is not None:
+        from judgekit.store.meta_queries import write_human_labels
+
+        write_human_labels(store, run_id=run_id, labels=human)
 
 
 def _run_id(outputs: OutputSet, *, judge_id: str, config: dict[str, Any]) -> str:
@@ -143,6 +204,7 @@ def compare(
     options: CompareOptions | None = None,
     judge_options: JudgeOptions | None = None,
     progress: bool = False,
+    human: str | Path | HumanLabels | None = None,
     **overrides: Any,
 ) -> CompareResult:
     """Judge every planned pair in both orders, store everything and rank the models.
@@ -155,9 +217,14 @@ def compare(
             (``compare(files, schedule="sample:2", seed=1)``).
         judge_options: backend options such as ``base_url`` or ``concurrency``.
         progress: show a progress bar on stderr.
+        human: human pairwise labels (a file in any layout ``judgekit meta`` reads, or
+            :class:`~judgekit.human.HumanLabels`): the trust report then adds accuracy,
+            κ, a test against chance and the trivial baselines.
 
     Returns:
-        A :class:`CompareResult` with ``leaderboard``, ``outcomes`` and ``verdicts`` frames.
+        A :class:`CompareResult` with ``leaderboard``, ``outcomes`` and ``verdicts`` frames
+        and the run's ``trust`` report. Each of the report's warnings is also raised as a
+        :class:`~judgekit.errors.JudgeTrustWarning`.
 
     Raises:
         InputError, ConfigError, MissingDependencyError, JudgeUnavailable, StoreError: before
@@ -165,8 +232,9 @@ def compare(
     """
     opts = (options or CompareOptions()).model_copy(update=overrides) if overrides else options
     opts = CompareOptions.model_validate(opts.model_dump()) if opts else CompareOptions()
+    labels = resolve_human(human)
     if opts.protocol == "listwise":
-        return _compare_listwise(outputs, opts, judge, db, judge_options, progress)
+        return _compare_listwise(outputs, opts, judge, db, judge_options, progress, labels)
     if opts.k is not None or opts.permutations is not None:
         raise ConfigError("k (--k) and permutations (--permutations) apply to --protocol listwise")
     schedule = parse_schedule(opts.schedule)
@@ -182,6 +250,7 @@ def compare(
             options=opts,
             judge_options=judge_options,
             progress=progress,
+            human=labels,
         )
     data = load_comparable(outputs)
     by_prompt = data.by_prompt()
@@ -230,9 +299,23 @@ def compare(
         store.write_ratings(run_id=run_id, method="bt", frame=board)
         stats = _summary(frame, parse_failures, exec_stats, len(data.skipped_prompts))
         stats["ranking_seconds"] = round(time.perf_counter() - started, 3)
+        trust = pairwise_trust(
+            frame,
+            models=data.models,
+            verdicts=verdicts,
+            board=board,
+            labels=label_trust(frame, data, labels, seed=opts.seed),
+        )
+        store_trust(store, run_id, trust, labels)
         store.finish_run(run_id, stats=stats)
+    emit_warnings(trust)
     return CompareResult(
-        run_id=run_id, leaderboard=board, outcomes=frame, verdicts=verdicts, stats=stats
+        run_id=run_id,
+        leaderboard=board,
+        outcomes=frame,
+        verdicts=verdicts,
+        stats=stats,
+        trust=trust,
     )
 
 
@@ -243,6 +326,7 @@ def _compare_listwise(
     db: str | Path,
     judge_options: JudgeOptions | None,
     progress: bool,
+    human: HumanLabels | None,
 ) -> CompareResult:
     """``protocol="listwise"``: rank K answers per call, aggregated by Plackett-Luce."""
     from judgekit.listwise_api import ListwiseOptions, compare_listwise
@@ -268,6 +352,7 @@ def _compare_listwise(
         options=options,
         judge_options=judge_options,
         progress=progress,
+        human=human,
     )
 
 

@@ -34,9 +34,20 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from judgekit.api import CompareResult, OutputsArg, _as_list, _combine, _input_tables, _verdict_rows
+from judgekit.api import (
+    CompareResult,
+    OutputsArg,
+    _as_list,
+    _combine,
+    _input_tables,
+    _verdict_rows,
+    label_trust,
+    resolve_human,
+    store_trust,
+)
 from judgekit.config import CompareOptions
 from judgekit.errors import ConfigError
+from judgekit.human import HumanLabels
 from judgekit.io.outputs import OutputSet, load_outputs
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.judges.registry import get_judge
@@ -46,6 +57,7 @@ from judgekit.plan import Comparison, parse_schedule, plan_comparisons
 from judgekit.progress import make_progress
 from judgekit.protocols.pairwise import PairwiseSpec, plan_requests
 from judgekit.protocols.parse import parse_pairwise
+from judgekit.quality.trust import emit_warnings, pairwise_trust
 from judgekit.runner import EMPTY_STATS, ExecutionStats, execute
 from judgekit.store.db import Store, open_store
 from judgekit.types import JudgeRequest, JudgeResponse
@@ -328,6 +340,7 @@ def compare_panel(
     options: CompareOptions | None = None,
     judge_options: JudgeOptions | None = None,
     progress: bool = False,
+    human: str | Path | HumanLabels | None = None,
     **overrides: Any,
 ) -> CompareResult:
     """Like :func:`judgekit.compare`, with a panel of judges instead of one.
@@ -338,12 +351,13 @@ def compare_panel(
         db: the DuckDB store.
         pool: ``mean`` or ``majority`` (see the module docstring).
         repeats: samples per judge (> 1 measures repeat variance).
-        options, judge_options, progress, overrides: as for ``compare``.
+        options, judge_options, progress, human, overrides: as for ``compare``.
 
     Returns:
         A :class:`~judgekit.api.CompareResult`: the leaderboard from the pooled outcomes,
         the pooled outcomes, the members' outcomes (as ``verdicts``), and stats with
-        ``krippendorff_alpha`` and per-member flip rates and failures.
+        ``krippendorff_alpha`` and per-member flip rates and failures, and the ``trust``
+        report (its flip rate counts every member's comparisons).
     """
     opts = (options or CompareOptions()).model_copy(update=overrides)
     opts = CompareOptions.model_validate(opts.model_dump())
@@ -351,6 +365,7 @@ def compare_panel(
         raise ConfigError("a judge panel judges pairwise; --protocol listwise takes one --judge")
     if pool not in POOL_RULES:
         raise ConfigError(f"unknown pooling rule {pool!r}; use mean or majority")
+    labels = resolve_human(human)
     data = load_outputs(_as_list(outputs))
     judge_objs = [get_judge(j, options=judge_options) if isinstance(j, str) else j for j in judges]
     members = panel_members(judge_objs, repeats=repeats)
@@ -407,11 +422,21 @@ def compare_panel(
         store.write_ratings(run_id=run_id, method="bt", frame=board)
         stats = {**result.stats, "ranking_seconds": round(time.perf_counter() - started, 3)}
         stats["skipped_prompts"] = len(data.skipped_prompts)
+        trust = pairwise_trust(
+            result.outcomes,
+            models=data.models,
+            board=board,
+            labels=label_trust(result.outcomes, data, labels, seed=opts.seed),
+            flips=result.members,
+        )
+        store_trust(store, run_id, trust, labels)
         store.finish_run(run_id, stats=stats)
+    emit_warnings(trust)
     return CompareResult(
         run_id=run_id,
         leaderboard=board,
         outcomes=result.outcomes,
         verdicts=result.members,
         stats=stats,
+        trust=trust,
     )

@@ -31,11 +31,13 @@ from judgekit.protocols.pointwise import (
     plan_feedback_scores,
     plan_score_requests,
 )
+from judgekit.quality.trust import TrustReport, emit_warnings, item_scores, pointwise_trust
 from judgekit.rubrics.loader import LoadedRubric, load_rubric
 from judgekit.rubrics.model import GradeOptions, Rubric
 from judgekit.rubrics.parse import Parsed, ParseFailure, feedback_text, parse_score, parse_scores
 from judgekit.runner import ExecutionStats, execute
 from judgekit.store.db import Store, open_store
+from judgekit.store.trust_queries import write_trust
 from judgekit.types import Candidate, Item, JudgeResponse
 
 OutputsArg = str | Path | pd.DataFrame | Sequence[str | Path | pd.DataFrame]
@@ -289,6 +291,8 @@ class GradeResult:
         criteria: the long form: one row per (criterion or ``overall``, model).
         scores: one row per (prompt_id, model, criterion): score, status, distribution,
             feedback, raw judge text, error and request hash.
+        trust: how far the grades can be trusted (separation of the models' scores; no
+            position figures, since each answer is graded alone).
     """
 
     run_id: str
@@ -297,15 +301,19 @@ class GradeResult:
     criteria: pd.DataFrame
     scores: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
+    trust: TrustReport | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "run_id": self.run_id,
             "rubric": self.rubric,
             "leaderboard": json.loads(self.leaderboard.to_json(orient="records")),
             "criteria": json.loads(self.criteria.to_json(orient="records")),
             "stats": self.stats,
         }
+        if self.trust is not None:
+            out["trust"] = self.trust.to_dict()
+        return out
 
 
 def score_mode(rubric: Rubric, judge: Judge, options: GradeOptions) -> ScoreMode:
@@ -497,14 +505,20 @@ def grade(
             **exec_summary(*stages),
             "ranking_seconds": round(time.perf_counter() - started, 3),
         }
+        board = wide_leaderboard(long, criteria=criteria_ids)
+        weights = {c.id: c.weight for c in loaded.rubric.criteria}
+        trust = pointwise_trust(item_scores(frame, weights), board=board)
+        write_trust(store, run_id=run_id, report=trust)
         store.finish_run(run_id, stats=stats)
+    emit_warnings(trust)
     return GradeResult(
         run_id=run_id,
         rubric=loaded.name,
-        leaderboard=wide_leaderboard(long, criteria=criteria_ids),
+        leaderboard=board,
         criteria=long,
         scores=frame,
         stats=stats,
+        trust=trust,
     )
 
 

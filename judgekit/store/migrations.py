@@ -412,6 +412,20 @@ def m020_meta(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m040_trust(con: duckdb.DuckDBPyConnection) -> None:
+    # One trust report per run (TrustReport.to_dict() as JSON), replaced when the run or a
+    # judge report with human labels recomputes it.
+    con.execute(
+        """
+        CREATE TABLE trust_reports (
+            run_id VARCHAR PRIMARY KEY,
+            report JSON,
+            created_at TIMESTAMP
+        );
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_checklists", m002_checklists),
@@ -419,6 +433,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m011_arena", m011_arena),
     ("m030_icai", m030_icai),
     ("m020_meta", m020_meta),
+    ("m040_trust", m040_trust),
 ]
 
 

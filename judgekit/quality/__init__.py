@@ -1,0 +1,1 @@
+"""Judge-quality statistics: pure functions over a run's verdicts, labels and scores."""
