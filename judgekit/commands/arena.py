@@ -10,7 +10,7 @@ import click
 import pandas as pd
 from rich.table import Table
 
-from judgekit.commands.common import print_json, stderr, stdout
+from judgekit.commands.common import print_json, show_trust, stderr, stdout
 
 
 def arena_table(board: pd.DataFrame, *, title: str) -> Table:
@@ -115,14 +115,17 @@ def run(
         if batch_size is not None:
             update["batch_size"] = batch_size
         judge_options = config.judge_options.model_copy(update=update)
-    result = run_arena(
-        config,
-        db=db,
-        budget=budget,
-        judge=judge_id,
-        judge_options=judge_options,
-        progress=progress and not as_json,
-    )
+    from judgekit.views.trust import quiet_trust_warnings
+
+    with quiet_trust_warnings():
+        result = run_arena(
+            config,
+            db=db,
+            budget=budget,
+            judge=judge_id,
+            judge_options=judge_options,
+            progress=progress and not as_json,
+        )
     if as_json:
         print_json(result.to_json())
         return
@@ -136,6 +139,7 @@ def run(
         f"stored in {db}",
         soft_wrap=True,
     )
+    show_trust(result.trust, strict=False, as_json=False)
 
 
 @arena.command("status")

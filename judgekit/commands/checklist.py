@@ -10,6 +10,7 @@ from judgekit.commands.common import (
     collects_judge_options,
     leaderboard_table,
     print_json,
+    show_trust,
     stderr,
     stdout,
 )
@@ -87,6 +88,7 @@ def checklist(
     seed: int,
     db: str,
     as_json: bool,
+    strict: bool,
     progress: bool,
 ) -> None:
     """Evaluate model OUTPUTS with YES/NO checklists (TICK) and rank by pass rate.
@@ -105,6 +107,7 @@ def checklist(
     from judgekit.rubrics.loader import dump_checklists
     from judgekit.rubrics.model import ChecklistOptions
     from judgekit.rubrics.tick import checklist as run_checklist
+    from judgekit.views.trust import quiet_trust_warnings
 
     options = ChecklistOptions(
         verdict=verdict,  # type: ignore[arg-type]
@@ -114,20 +117,22 @@ def checklist(
         bootstrap=bootstrap,
         seed=seed,
     )
-    result = run_checklist(
-        list(outputs),
-        judge=judge_id,
-        db=db,
-        checklists=checklists_path,
-        generator=generator,
-        options=options,
-        judge_options=judge_options,
-        progress=progress and not as_json,
-    )
+    with quiet_trust_warnings():
+        result = run_checklist(
+            list(outputs),
+            judge=judge_id,
+            db=db,
+            checklists=checklists_path,
+            generator=generator,
+            options=options,
+            judge_options=judge_options,
+            progress=progress and not as_json,
+        )
     if export_checklists:
         dump_checklists(result.checklist_objects(), export_checklists)
     if as_json:
         print_json(result.to_json())
+        show_trust(result.trust, strict=strict, as_json=True)
         return
     stdout.print(
         score_table(
@@ -151,3 +156,4 @@ def checklist(
         f"checklist failures {s['checklist_failures']} · answer parse failures "
         f"{s['answer_parse_failures']} · stored in {db}{exported}"
     )
+    show_trust(result.trust, strict=strict, as_json=False)

@@ -15,11 +15,40 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from judgekit.judges.base import JudgeOptions
+    from judgekit.quality.trust import TrustReport
 
 stdout = Console()
 stderr = Console(stderr=True)
 
 BATCH_SIZE_HELP = "Requests per batch for in-process judges [default: 8; vllm: 256]."
+
+#: Exit code of ``--strict`` when the trust report raised a warning (the run is stored).
+UNTRUSTED_EXIT = 3
+
+
+def strict_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--strict``: exit with code 3, after storing the run, when the judge is not trusted."""
+    return click.option(
+        "--strict",
+        is_flag=True,
+        help="Exit with code 3 (after storing the run) when the trust report raises any "
+        "warning, so that CI does not publish an untrustworthy result.",
+    )(fn)
+
+
+def show_trust(report: TrustReport | None, *, strict: bool, as_json: bool) -> None:
+    """Print the trust line and warning blocks (not with --json), then apply --strict."""
+    from judgekit.views.trust import print_trust
+
+    if not as_json:
+        print_trust(report, out=stdout, err=stderr)
+    if strict and report is not None and report.warnings:
+        if not as_json:
+            stderr.print(
+                f"[red]--strict: {len(report.warnings)} trust warning(s); exit code "
+                f"{UNTRUSTED_EXIT}[/red]"
+            )
+        raise click.exceptions.Exit(UNTRUSTED_EXIT)
 
 
 def judge_opt_option(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -12,8 +12,10 @@ from judgekit.commands.common import (
     judge_opt_option,
     leaderboard_table,
     print_json,
+    show_trust,
     stderr,
     stdout,
+    strict_option,
 )
 
 if TYPE_CHECKING:
@@ -154,7 +156,17 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False),
     help="DuckDB store; identical requests already stored are not judged again.",
 )
+@click.option(
+    "--human",
+    "human_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Human pairwise labels (any layout `judgekit meta --human` reads): the trust line "
+    "adds accuracy, kappa, a test against chance and the always-longer/first/second "
+    "baselines.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead.")
+@strict_option
 @click.option(
     "--progress/--no-progress",
     default=True,
@@ -180,7 +192,9 @@ def compare(
     ties: str,
     bootstrap: int,
     db: str,
+    human_path: str | None,
     as_json: bool,
+    strict: bool,
     progress: bool,
 ) -> None:
     """Compare model OUTPUTS pairwise with an LLM judge and print a leaderboard.
@@ -188,7 +202,8 @@ def compare(
     OUTPUTS are JSONL, CSV or Parquet files with prompt_id, prompt, model and output
     columns (reference optional), or AlpacaEval model_outputs.json files. Every pair is
     judged in both orders to cancel position bias; everything is stored in --db, and a
-    re-run only judges what is not stored yet.
+    re-run only judges what is not stored yet. Under the board, a trust line says how far
+    the judge can be trusted (see "Can I trust this judge?" in the README).
 
     \b
     Example:
@@ -198,6 +213,7 @@ def compare(
     """
     from judgekit.api import compare as run_compare
     from judgekit.config import CompareOptions
+    from judgekit.views.trust import quiet_trust_warnings
 
     options = CompareOptions(
         protocol=protocol,  # type: ignore[arg-type]
@@ -213,31 +229,35 @@ def compare(
         bootstrap=bootstrap,
         ties=ties,  # type: ignore[arg-type]
     )
-    if len(judge_ids) == 1 and repeats == 1:
-        result = run_compare(
-            list(outputs),
-            judge=judge_ids[0],
-            db=db,
-            options=options,
-            judge_options=judge_options,
-            progress=progress and not as_json,
-        )
-    else:
-        from judgekit.panel import compare_panel
+    with quiet_trust_warnings():
+        if len(judge_ids) == 1 and repeats == 1:
+            result = run_compare(
+                list(outputs),
+                judge=judge_ids[0],
+                db=db,
+                options=options,
+                judge_options=judge_options,
+                progress=progress and not as_json,
+                human=human_path,
+            )
+        else:
+            from judgekit.panel import compare_panel
 
-        result = compare_panel(
-            list(outputs),
-            judges=list(judge_ids),
-            db=db,
-            pool=pool,  # type: ignore[arg-type]
-            repeats=repeats,
-            options=options,
-            judge_options=judge_options,
-            progress=progress and not as_json,
-        )
+            result = compare_panel(
+                list(outputs),
+                judges=list(judge_ids),
+                db=db,
+                pool=pool,  # type: ignore[arg-type]
+                repeats=repeats,
+                options=options,
+                judge_options=judge_options,
+                progress=progress and not as_json,
+                human=human_path,
+            )
     judge_id = judge_ids[0] if len(judge_ids) == 1 else "panel: " + ", ".join(judge_ids)
     if as_json:
         print_json(result.to_json())
+        show_trust(result.trust, strict=strict, as_json=True)
         return
     s = result.stats
     stdout.print(leaderboard_table(result.leaderboard, title=f"Leaderboard · {judge_id}"))
@@ -259,3 +279,4 @@ def compare(
         + f"stored in {db}",
         soft_wrap=True,
     )
+    show_trust(result.trust, strict=strict, as_json=False)

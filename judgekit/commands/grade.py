@@ -15,8 +15,10 @@ from judgekit.commands.common import (
     collects_judge_options,
     judge_opt_option,
     print_json,
+    show_trust,
     stderr,
     stdout,
+    strict_option,
 )
 
 if TYPE_CHECKING:
@@ -85,6 +87,7 @@ def run_options(fn: F) -> F:
             help="DuckDB store; identical requests already stored are not judged again.",
         ),
         click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON."),
+        strict_option,
         click.option(
             "--progress/--no-progress",
             default=True,
@@ -169,6 +172,7 @@ def grade(
     seed: int,
     db: str,
     as_json: bool,
+    strict: bool,
     progress: bool,
 ) -> None:
     """Grade model OUTPUTS with a rubric and print the mean score per model.
@@ -177,7 +181,8 @@ def grade(
     columns (reference optional), as for `judgekit compare`; one model is enough. Each
     response gets a score per criterion; the leaderboard shows the mean per model with
     95% bootstrap CIs over prompts, overall and per criterion. Unparseable judge replies
-    are stored as parse failures and left out of the means.
+    are stored as parse failures and left out of the means. A trust line under the table
+    says whether the scores separate the models at all.
 
     \b
     Example:
@@ -186,6 +191,7 @@ def grade(
     """
     from judgekit.rubrics.engine import grade as run_grade
     from judgekit.rubrics.model import GradeOptions
+    from judgekit.views.trust import quiet_trust_warnings
 
     options = GradeOptions(
         verdict=verdict,  # type: ignore[arg-type]
@@ -193,17 +199,19 @@ def grade(
         bootstrap=bootstrap,
         seed=seed,
     )
-    result = run_grade(
-        list(outputs),
-        rubric=rubric,
-        judge=judge_id,
-        db=db,
-        options=options,
-        judge_options=judge_options,
-        progress=progress and not as_json,
-    )
+    with quiet_trust_warnings():
+        result = run_grade(
+            list(outputs),
+            rubric=rubric,
+            judge=judge_id,
+            db=db,
+            options=options,
+            judge_options=judge_options,
+            progress=progress and not as_json,
+        )
     if as_json:
         print_json(result.to_json())
+        show_trust(result.trust, strict=strict, as_json=True)
         return
     criteria = [c for c in result.leaderboard.columns if c not in _BOARD_COLUMNS]
     stdout.print(
@@ -222,6 +230,7 @@ def grade(
         f"{s['judge_calls_failed']} failed · parse failures {s['parse_failures']} · "
         f"stored in {db}"
     )
+    show_trust(result.trust, strict=strict, as_json=False)
 
 
 _BOARD_COLUMNS = {"rank", "model", "score", "ci_low", "ci_high", "n", "failures"}

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from judgekit.commands.common import leaderboard_table, print_json, stdout
+from judgekit.commands.common import leaderboard_table, print_json, stderr, stdout
 
 
 @click.command()
@@ -24,11 +24,18 @@ def leaderboard(db: str, run_id: str | None, method: str, as_json: bool) -> None
     """Print the leaderboard of a stored run without judging anything."""
     from judgekit.store import queries
     from judgekit.store.db import open_store
+    from judgekit.store.trust_queries import load_trust_report
+    from judgekit.views.trust import print_trust
 
     with open_store(db, read_only=True) as store:
         run_id = run_id or queries.latest_run_id(store)
         board = queries.leaderboard(store, run_id=run_id, method=method)
+        trust = load_trust_report(store, run_id)
     if as_json:
-        print_json({"run_id": run_id, "leaderboard": json.loads(board.to_json(orient="records"))})
+        payload = {"run_id": run_id, "leaderboard": json.loads(board.to_json(orient="records"))}
+        if trust is not None:
+            payload["trust"] = trust.to_dict()
+        print_json(payload)
     else:
         stdout.print(leaderboard_table(board, title=f"Leaderboard · run {run_id} · {method}"))
+        print_trust(trust, out=stdout, err=stderr)

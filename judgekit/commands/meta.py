@@ -11,7 +11,14 @@ import click
 import pandas as pd
 from rich.table import Table
 
-from judgekit.commands.common import print_json, stderr, stdout
+from judgekit.commands.common import (
+    UNTRUSTED_EXIT,
+    print_json,
+    show_trust,
+    stderr,
+    stdout,
+    strict_option,
+)
 from judgekit.human import LABEL_FORMATS
 
 #: Figures shown as plain numbers; every other figure without a unit is a share.
@@ -172,6 +179,7 @@ def _lc_table(lc: pd.DataFrame) -> Table:
     help="With --probe injection: the suffix (an order, a fake closing fence, a fake system turn).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead.")
+@strict_option
 @click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
 )
@@ -189,6 +197,7 @@ def meta(
     target: str | None,
     injection: str,
     as_json: bool,
+    strict: bool,
     progress: bool,
 ) -> None:
     """Print how far a judge can be trusted: agreement with humans, consistency, biases and
@@ -230,7 +239,7 @@ def meta(
             raise click.UsageError("--judges needs the OUTPUTS files to judge")
         if labels is None:
             raise click.UsageError("--judges compares judges against --human labels")
-        frame = _compare_judges(
+        frame, trusts = _compare_judges(
             ids,
             outputs=list(outputs),
             db=db,
@@ -243,6 +252,11 @@ def meta(
             print_json(json.loads(frame.to_json(orient="records")))
         else:
             stdout.print(comparison_rich_table(frame))
+            for judge_id, trust in trusts.items():
+                stdout.print(f"{judge_id}:", style="bold")
+                show_trust(trust, strict=False, as_json=False)
+        if strict and any(t is not None and t.warnings for t in trusts.values()):
+            raise click.exceptions.Exit(UNTRUSTED_EXIT)
         return
     if outputs:
         raise click.UsageError("OUTPUTS are judged only with --judges")
@@ -253,12 +267,14 @@ def meta(
         report = judge_report(store, run_id=run_id, human=labels, self_model=self_model)
     if as_json:
         print_json(report.to_json())
+        show_trust(report.trust, strict=strict, as_json=True)
         return
     stdout.print(report_table(report.metrics, title=f"Judge quality · run {run_id}"))
     if not report.length_control.empty:
         stdout.print(_lc_table(report.length_control))
     for note in report.notes:
         stderr.print(f"note: {note}", soft_wrap=True)
+    show_trust(report.trust, strict=strict, as_json=False)
 
 
 def _compare_judges(
@@ -270,27 +286,30 @@ def _compare_judges(
     schedule: str,
     base_url: str | None,
     progress: bool,
-) -> pd.DataFrame:
-    """Judge the outputs with each judge (one run each) and tabulate their reports."""
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Judge the outputs with each judge (one run each); tabulate their reports, and return
+    each judge's trust report (with the label figures) by judge id."""
     from judgekit.api import compare
     from judgekit.judges.base import JudgeOptions
     from judgekit.meta_report import comparison_table, judge_report
     from judgekit.store.db import open_store
+    from judgekit.views.trust import quiet_trust_warnings
 
     reports = {}
     for judge_id in ids:
-        result = compare(
-            outputs,
-            judge=judge_id,
-            db=db,
-            judge_options=JudgeOptions(base_url=base_url),
-            progress=progress,
-            schedule=schedule,
-            bootstrap=0,
-        )
+        with quiet_trust_warnings():
+            result = compare(
+                outputs,
+                judge=judge_id,
+                db=db,
+                judge_options=JudgeOptions(base_url=base_url),
+                progress=progress,
+                schedule=schedule,
+                bootstrap=0,
+            )
         with open_store(db) as store:
             reports[judge_id] = judge_report(store, run_id=result.run_id, human=labels)
-    return comparison_table(reports)
+    return comparison_table(reports), {j: r.trust for j, r in reports.items()}
 
 
 def _run_probe(

@@ -402,7 +402,8 @@ def trust_warnings(report: TrustReport) -> tuple[str, ...]:
     if report.flip_rate is not None and report.flip_rate >= FLIP_WARN:
         out.append(
             f"The verdict changed when the answers swapped places in {_pct(report.flip_rate)} "
-            f"of comparisons (warning at {FLIP_WARN:.0%}), so the order decides more often than "
+            f"of comparisons (the threshold is {_pct(FLIP_WARN)}), so the order decides more often "
+            "than "
             "the answers do; use a stronger judge or a prompt it can follow before trusting "
             "this board."
         )
@@ -424,8 +425,8 @@ def trust_warnings(report: TrustReport) -> tuple[str, ...]:
     if report.p_no_difference is not None and report.p_no_difference >= SEPARATION_P:
         out.append(
             f"The board cannot tell the models apart: a test of 'all models are equal' gives "
-            f"p = {report.p_no_difference:.2g} (warning at p >= {SEPARATION_P}), so its order may "
-            "be noise; judge more prompts or use a stronger judge before reading the ranks."
+            f"p = {report.p_no_difference:.2g} (the threshold is {SEPARATION_P}), so its order "
+            "may be noise; judge more prompts or use a stronger judge before reading the ranks."
         )
     if report.has_labels and report.accuracy is not None:
         chance = report.chance_rate if report.chance_rate is not None else 0.5
@@ -575,14 +576,10 @@ def joined_label_figures(joined: pd.DataFrame, *, seed: int = 0) -> dict[str, An
 
 
 def with_labels(report: TrustReport, labels: Mapping[str, Any]) -> TrustReport:
-    """The report with (new) label figures, and its warnings recomputed."""
-    base = {f.name: getattr(report, f.name) for f in fields(report) if f.name not in LABEL_KEYS}
-    base.pop("warnings")
-    return _finish(
-        report.kind,
-        {k: v for k, v in base.items() if k not in ("kind", "notes")} | dict(labels),
-        report.notes,
-    )
+    """The report with (new) label figures in place of any it had, warnings recomputed."""
+    cleared = replace(report, **dict.fromkeys(LABEL_KEYS))
+    draft = replace(cleared, **dict(labels))
+    return replace(draft, warnings=trust_warnings(draft))
 
 
 def emit_warnings(report: TrustReport | None, *, stacklevel: int = 3) -> None:
