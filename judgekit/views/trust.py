@@ -6,7 +6,6 @@ import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from rich.console import Console
 from rich.panel import Panel
@@ -105,8 +104,3 @@ def quiet_trust_warnings() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", JudgeTrustWarning)
         yield
-
-
-def trust_payload(report: TrustReport | None) -> dict[str, Any] | None:
-    """The ``trust`` object of ``--json`` (None without a report)."""
-    return None if report is None else report.to_dict()
