@@ -287,12 +287,10 @@ class TrustReport:
 
     @classmethod
     def from_dict(cls, payload: Mapping[str, Any]) -> TrustReport:
-        """The report back from :meth:`to_dict`'s output (unknown keys are an error)."""
+        """The report back from :meth:`to_dict`'s output; keys it does not know (written by
+        a newer judgekit) are ignored."""
         known = {f.name for f in fields(cls)}
-        unknown = set(payload) - known
-        if unknown:
-            raise ConfigError(f"unknown trust report keys: {', '.join(sorted(unknown))}")
-        values = dict(payload)
+        values = {k: v for k, v in payload.items() if k in known}
         for key in ("flip_rate_ci", "accuracy_ci", "kappa_ci"):
             if key in values:
                 values[key] = _interval(values[key])
