@@ -18,6 +18,7 @@ import judgekit
 from judgekit import JudgeTrustWarning
 from judgekit.judges.fakes import FixedJudge, ScriptedJudge
 from judgekit.quality import trust as tr
+from judgekit.quality import trust_stats as ts
 from judgekit.rank.data import PairwiseData
 from judgekit.store.db import open_store
 from judgekit.store.trust_queries import load_trust
@@ -29,25 +30,25 @@ from judgekit.types import JudgeRequest
 @pytest.mark.parametrize(("k", "n"), [(0, 10), (3, 10), (36, 60), (60, 60), (1, 1), (517, 1000)])
 def test_wilson_interval_matches_scipy(k: int, n: int) -> None:
     ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    low, high = tr.wilson_ci(k, n)
+    low, high = ts.wilson_ci(k, n)
     assert low == pytest.approx(ci.low, abs=1e-12)
     assert high == pytest.approx(ci.high, abs=1e-12)
 
 
 def test_wilson_interval_of_nothing_is_undefined() -> None:
-    assert all(math.isnan(x) for x in tr.wilson_ci(0, 0))
+    assert all(math.isnan(x) for x in ts.wilson_ci(0, 0))
 
 
 @pytest.mark.parametrize(
     ("k", "n", "rate"), [(36, 60, 0.5), (0, 60, 0.5), (9, 40, 0.25), (5, 5, 0.5)]
 )
 def test_binomial_p_values_match_scipy(k: int, n: int, rate: float) -> None:
-    assert tr.binomial_p(k, n, rate) == pytest.approx(stats.binomtest(k, n, rate).pvalue)
+    assert ts.binomial_p(k, n, rate) == pytest.approx(stats.binomtest(k, n, rate).pvalue)
 
 
 def test_sixty_percent_on_sixty_pairs_is_not_better_than_chance() -> None:
     # 36 of 60 right: a binomial test against 50 % gives p = 0.155 (two-sided).
-    assert tr.binomial_p(36, 60, 0.5) == pytest.approx(0.1550, abs=5e-5)
+    assert ts.binomial_p(36, 60, 0.5) == pytest.approx(0.1550, abs=5e-5)
 
 
 def test_cohen_kappa_on_a_hand_computed_table() -> None:
@@ -55,21 +56,21 @@ def test_cohen_kappa_on_a_hand_computed_table() -> None:
     # p_o = 0.7; rater 1 says a 6/10, rater 2 5/10: p_e = 0.6*0.5 + 0.4*0.5 = 0.5; κ = 0.4.
     r1 = ["a"] * 4 + ["b"] * 3 + ["a"] * 2 + ["b"]
     r2 = ["a"] * 4 + ["b"] * 3 + ["b"] * 2 + ["a"]
-    assert tr.cohen_kappa(r1, r2) == pytest.approx(0.4)
+    assert ts.cohen_kappa(r1, r2) == pytest.approx(0.4)
     # A three-class case: p_o = 4/6; p_e = (3·2 + 2·2 + 1·2)/36 = 1/3; κ = (2/3 − 1/3)/(2/3).
     r1 = ["a", "a", "a", "b", "b", "tie"]
     r2 = ["a", "a", "b", "b", "tie", "tie"]
-    assert tr.cohen_kappa(r1, r2) == pytest.approx(0.5)
+    assert ts.cohen_kappa(r1, r2) == pytest.approx(0.5)
 
 
 def test_kappa_bootstrap_interval_is_seeded_and_brackets_kappa() -> None:
     rng = np.random.default_rng(1)
     human = rng.choice(["a", "b"], size=200)
     judge = np.where(rng.random(200) < 0.8, human, np.where(human == "a", "b", "a"))
-    kappa = tr.cohen_kappa(judge, human)
-    low, high = tr.kappa_bootstrap_ci(judge, human, rounds=500, seed=3)
+    kappa = ts.cohen_kappa(judge, human)
+    low, high = ts.kappa_bootstrap_ci(judge, human, rounds=500, seed=3)
     assert low < kappa < high
-    assert (low, high) == tr.kappa_bootstrap_ci(judge, human, rounds=500, seed=3)
+    assert (low, high) == ts.kappa_bootstrap_ci(judge, human, rounds=500, seed=3)
     assert 0.4 < low and high < 0.8
 
 
@@ -96,7 +97,7 @@ def test_likelihood_ratio_test_matches_a_hand_computed_two_model_case(
     y = wins + ties / 2
     p = y / n
     lr = 2 * (y * math.log(p) + (n - y) * math.log(1 - p) - n * math.log(0.5))
-    result = tr.likelihood_ratio_test(_two_models(wins, losses, ties))
+    result = ts.likelihood_ratio_test(_two_models(wins, losses, ties))
     assert result.df == 1
     assert result.statistic == pytest.approx(lr, abs=1e-8)
     assert result.p_value == pytest.approx(stats.chi2.sf(lr, 1), abs=1e-10)
@@ -112,7 +113,7 @@ def test_likelihood_ratio_test_counts_one_df_per_model_in_each_connected_group()
         win_b=np.array([0.0, 0.0, 1.0, 0.0, 1.0, 1.0]),
         tie=np.zeros(6),
     )
-    assert tr.likelihood_ratio_test(data).df == 2
+    assert ts.likelihood_ratio_test(data).df == 2
 
 
 def test_kruskal_wallis_separation_matches_scipy() -> None:
@@ -123,18 +124,18 @@ def test_kruskal_wallis_separation_matches_scipy() -> None:
         }
     )
     expected = stats.kruskal([1, 2, 2, 3, 1], [4, 5, 4, 5, 3], [2, 3, 3, 2])
-    result = tr.kruskal_wallis_test(scores)
+    result = ts.kruskal_wallis_test(scores)
     assert result.p_value == pytest.approx(expected.pvalue)
     assert result.df == 2
     constant = scores.assign(score=3)
-    assert tr.kruskal_wallis_test(constant).p_value == 1.0
+    assert ts.kruskal_wallis_test(constant).p_value == 1.0
 
 
 def test_separated_pairs_counts_non_overlapping_intervals() -> None:
     board = pd.DataFrame({"ci_low": [10.0, 5.0, 0.0], "ci_high": [12.0, 11.0, 4.0]})
     # (1st, 2nd) overlap; (1st, 3rd) and (2nd, 3rd) do not.
-    assert tr.separated_pairs(board) == (2, 3)
-    assert tr.separated_pairs(board.assign(ci_low=np.nan)) == (None, 3)
+    assert ts.separated_pairs(board) == (2, 3)
+    assert ts.separated_pairs(board.assign(ci_low=np.nan)) == (None, 3)
 
 
 def test_label_figures_and_trivial_baselines_on_a_hand_case() -> None:
@@ -150,7 +151,7 @@ def test_label_figures_and_trivial_baselines_on_a_hand_case() -> None:
     assert figures["always_second_accuracy"] == pytest.approx(3 / 6)
     assert figures["chance_rate"] == 0.5
     assert figures["p_chance"] == pytest.approx(stats.binomtest(3, 6, 0.5).pvalue)
-    assert figures["accuracy_ci"] == pytest.approx(tr.wilson_ci(3, 6))
+    assert figures["accuracy_ci"] == pytest.approx(ts.wilson_ci(3, 6))
     # With human ties the chance rate is the majority class's share.
     with_ties = tr.label_figures(["a", "a", "tie", "b"], ["a", "a", "a", "tie"], rounds=10)
     assert with_ties["chance_rate"] == 0.75
