@@ -259,10 +259,9 @@ def trust_warnings(report: TrustReport) -> tuple[str, ...]:
     if report.flip_rate is not None and report.flip_rate >= FLIP_WARN:
         out.append(
             f"The verdict changed when the answers swapped places in {_pct(report.flip_rate)} "
-            f"of comparisons (the threshold is {_pct(FLIP_WARN)}), so the order decides more often "
-            "than "
-            "the answers do; use a stronger judge or a prompt it can follow before trusting "
-            "this board."
+            f"of comparisons (the threshold is {_pct(FLIP_WARN)}), so the order decides more "
+            "often than the answers do; use a stronger judge or a prompt it can follow before "
+            "trusting this board."
         )
     rate, p, expected = (
         report.first_position_rate,
