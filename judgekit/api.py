@@ -130,7 +130,7 @@ def label_trust(
 
 def store_trust(store: Store, run_id: str, report: TrustReport, human: HumanLabels | None) -> None:
     """Keep the trust report (and the human labels it used) with the run."""
-    write_trust(store, run_id=run_id, report=report)
+    write_trust(store, run_id=run_id, report=report.to_dict())
     if human is not None:
         from judgekit.store.meta_queries import write_human_labels
 

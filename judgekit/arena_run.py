@@ -320,7 +320,7 @@ def run_arena(
         }
         board = boards.get("pl", boards["openskill"])
         trust = _arena_trust(rounds, models=models, board=board)
-        write_trust(store, run_id=run_id, report=trust)
+        write_trust(store, run_id=run_id, report=trust.to_dict())
         store.finish_run(run_id, stats=stats_out)
     emit_warnings(trust)
     return ArenaResult(

@@ -404,7 +404,7 @@ def judge_report(
     if save:
         mq.write_report(store, run_id=run_id, metrics=report.metrics)
         if report.trust is not None:
-            tq.write_trust(store, run_id=run_id, report=report.trust)
+            tq.write_trust(store, run_id=run_id, report=report.trust.to_dict())
     return report
 
 
@@ -417,7 +417,8 @@ def run_trust(
     outcomes, an older store) gets a pairwise report computed from its comparisons, its
     per-order verdicts and its stored Bradley-Terry CIs. None for a run with neither.
     """
-    trust = tq.load_trust_report(store, run_id)
+    stored = tq.load_trust(store, run_id)
+    trust = None if stored is None else TrustReport.from_dict(stored)
     if trust is None and not comparisons.empty:
         models = sorted(set(comparisons["model_a"]) | set(comparisons["model_b"]))
         verdicts = mq.verdicts(store, run_id=run_id)

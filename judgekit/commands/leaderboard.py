@@ -22,15 +22,17 @@ from judgekit.commands.common import leaderboard_table, print_json, stderr, stdo
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead.")
 def leaderboard(db: str, run_id: str | None, method: str, as_json: bool) -> None:
     """Print the leaderboard of a stored run without judging anything."""
+    from judgekit.quality.trust import TrustReport
     from judgekit.store import queries
     from judgekit.store.db import open_store
-    from judgekit.store.trust_queries import load_trust_report
+    from judgekit.store.trust_queries import load_trust
     from judgekit.views.trust import print_trust
 
     with open_store(db, read_only=True) as store:
         run_id = run_id or queries.latest_run_id(store)
         board = queries.leaderboard(store, run_id=run_id, method=method)
-        trust = load_trust_report(store, run_id)
+        stored = load_trust(store, run_id)
+    trust = None if stored is None else TrustReport.from_dict(stored)
     if as_json:
         payload = {"run_id": run_id, "leaderboard": json.loads(board.to_json(orient="records"))}
         if trust is not None:

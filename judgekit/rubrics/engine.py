@@ -508,7 +508,7 @@ def grade(
         board = wide_leaderboard(long, criteria=criteria_ids)
         weights = {c.id: c.weight for c in loaded.rubric.criteria}
         trust = pointwise_trust(item_scores(frame, weights), board=board)
-        write_trust(store, run_id=run_id, report=trust)
+        write_trust(store, run_id=run_id, report=trust.to_dict())
         store.finish_run(run_id, stats=stats)
     emit_warnings(trust)
     return GradeResult(

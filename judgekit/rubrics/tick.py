@@ -503,7 +503,7 @@ def checklist(
         trust = pointwise_trust(
             rates[rates["status"] == "ok"].rename(columns={"pass_rate": "score"}), board=board
         )
-        write_trust(store, run_id=run_id, report=trust)
+        write_trust(store, run_id=run_id, report=trust.to_dict())
         store.finish_run(run_id, stats=stats)
     emit_warnings(trust)
     return ChecklistResult(
