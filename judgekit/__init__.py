@@ -1,6 +1,5 @@
 """judgekit: evaluate LLMs with LLM judges and rank them in arenas."""
 
-from judgekit.api import CompareResult, compare
 from judgekit.errors import (
     ConfigError,
     InputError,
@@ -10,12 +9,17 @@ from judgekit.errors import (
     MissingDependencyError,
     StoreError,
 )
-from judgekit.icai import ConstitutionResult, constitution
-from judgekit.panel import compare_panel
-from judgekit.rubrics import checklist, grade, select_best
+from judgekit.runs.checklist import checklist
+from judgekit.runs.compare import compare
+from judgekit.runs.grade import grade
+from judgekit.runs.icai import ConstitutionResult, constitution
+from judgekit.runs.panel import compare_panel
+from judgekit.runs.records import CompareResult
+from judgekit.runs.stick import select_best
+from judgekit.store.db import package_version
 from judgekit.types import Candidate, Item, JudgeRequest, JudgeResponse, Outcome, Ratings, Verdict
 
-__version__ = "0.1.0"
+__version__ = package_version()
 
 __all__ = [
     "Candidate",

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 import judgekit
-from judgekit.human import HumanLabels, empty_pairs, load_human_labels
+from judgekit.inputs.human import HumanLabels, empty_pairs, load_human_labels
 from judgekit.judges.fakes import FixedJudge, ScriptedJudge
-from judgekit.meta_report import (
+from judgekit.quality.report import (
     comparison_table,
     judge_report,
     report_from_frames,

@@ -211,8 +211,8 @@ def compare(
       judgekit compare outs/*.jsonl --judge openai/my-model --base-url http://127.0.0.1:8000/v1
       judgekit compare outs/*.jsonl --judge vllm/smollm2 --judge-opt max_model_len=2048
     """
-    from judgekit.api import compare as run_compare
-    from judgekit.config import CompareOptions
+    from judgekit.runs.compare import compare as run_compare
+    from judgekit.runs.options import CompareOptions
     from judgekit.views.trust import quiet_trust_warnings
 
     options = CompareOptions(
@@ -241,7 +241,7 @@ def compare(
                 human=human_path,
             )
         else:
-            from judgekit.panel import compare_panel
+            from judgekit.runs.panel import compare_panel
 
             result = compare_panel(
                 list(outputs),

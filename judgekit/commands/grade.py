@@ -189,8 +189,8 @@ def grade(
       judgekit grade outs/*.jsonl --rubric helpfulness
       judgekit grade outs/*.jsonl --rubric hhh --verdict generate --judge openai/my-model
     """
-    from judgekit.rubrics.engine import grade as run_grade
     from judgekit.rubrics.model import GradeOptions
+    from judgekit.runs.grade import grade as run_grade
     from judgekit.views.trust import quiet_trust_warnings
 
     options = GradeOptions(

@@ -19,7 +19,7 @@ from judgekit.commands.common import (
     stdout,
     strict_option,
 )
-from judgekit.human import LABEL_FORMATS
+from judgekit.inputs.human import LABEL_FORMATS
 
 #: Figures shown as plain numbers; every other figure without a unit is a share.
 _NUMBERS = {
@@ -93,7 +93,7 @@ def report_table(metrics: pd.DataFrame, *, title: str) -> Table:
 
 
 def comparison_rich_table(frame: pd.DataFrame) -> Table:
-    """A rich table of :func:`judgekit.meta_report.comparison_table`'s frame."""
+    """A rich table of :func:`judgekit.quality.report.comparison_table`'s frame."""
     table = Table(title="Judges compared", title_justify="left", header_style="bold")
     for column in frame.columns:
         table.add_column(column, justify="left" if column in ("judge", "run_id") else "right")
@@ -213,8 +213,8 @@ def meta(
       judgekit meta --judges hf/smollm2,openai/gpt-4o-mini --human labels.jsonl a.jsonl b.jsonl
     """
     from judgekit.errors import StoreError
-    from judgekit.human import load_human_labels
-    from judgekit.meta_report import judge_report
+    from judgekit.inputs.human import load_human_labels
+    from judgekit.quality.report import judge_report
     from judgekit.store import queries
     from judgekit.store.db import open_store
 
@@ -289,9 +289,9 @@ def _compare_judges(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Judge the outputs with each judge (one run each); tabulate their reports, and return
     each judge's trust report (with the label figures) by judge id."""
-    from judgekit.api import compare
     from judgekit.judges.base import JudgeOptions
-    from judgekit.meta_report import comparison_table, judge_report
+    from judgekit.quality.report import comparison_table, judge_report
+    from judgekit.runs.compare import compare
     from judgekit.store.db import open_store
     from judgekit.views.trust import quiet_trust_warnings
 
@@ -324,7 +324,7 @@ def _run_probe(
     """The injection probe: judged in a throwaway store, so --db is left alone."""
     from judgekit.judges import registry
     from judgekit.judges.base import JudgeOptions
-    from judgekit.probes import INJECTIONS, injection_probe
+    from judgekit.runs.probes import INJECTIONS, injection_probe
 
     ids = [j.strip() for j in (judges or "").split(",") if j.strip()]
     if len(ids) != 1 or not outputs or target is None:

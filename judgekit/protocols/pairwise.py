@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from judgekit.inputs.templates import PromptTemplate, load_template
 from judgekit.plan import Comparison
 from judgekit.protocols.fencing import fence
-from judgekit.templates import PromptTemplate, load_template
 from judgekit.types import Candidate, Item, JudgeRequest, Message
 
 VerdictMode = Literal["logprobs", "generate"]

@@ -413,7 +413,7 @@ def joined_label_figures(joined: pd.DataFrame, *, seed: int = 0) -> dict[str, An
     """:func:`label_figures` for comparisons joined to human labels.
 
     ``joined`` has win_a, win_b, tie and human (one row per label, as
-    :func:`judgekit.human.join_labels` returns) and, for the always-longer rule, output_a
+    :func:`judgekit.inputs.human.join_labels` returns) and, for the always-longer rule, output_a
     and output_b. The judge's label is the class with a strict majority of its probability,
     else a tie. Empty when no label matched.
     """

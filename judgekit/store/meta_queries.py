@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from judgekit.human import HUMAN_LABEL_COLUMNS, HUMAN_SCORE_COLUMNS, HumanLabels
+from judgekit.inputs.human import HUMAN_LABEL_COLUMNS, HUMAN_SCORE_COLUMNS, HumanLabels
 from judgekit.store.db import Store
 
 REPORT_COLUMNS = ["section", "metric", "value", "n", "detail"]
