@@ -115,7 +115,7 @@ def run(
         if batch_size is not None:
             update["batch_size"] = batch_size
         judge_options = config.judge_options.model_copy(update=update)
-    from judgekit.views.trust import quiet_trust_warnings
+    from judgekit.views.trust_line import quiet_trust_warnings
 
     with quiet_trust_warnings():
         result = run_arena(

@@ -107,7 +107,7 @@ def checklist(
     from judgekit.rubrics.loader import dump_checklists
     from judgekit.rubrics.model import ChecklistOptions
     from judgekit.runs.checklist import checklist as run_checklist
-    from judgekit.views.trust import quiet_trust_warnings
+    from judgekit.views.trust_line import quiet_trust_warnings
 
     options = ChecklistOptions(
         verdict=verdict,  # type: ignore[arg-type]

@@ -38,7 +38,7 @@ def strict_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def show_trust(report: TrustReport | None, *, strict: bool, as_json: bool) -> None:
     """Print the trust line and warning blocks (not with --json), then apply --strict."""
-    from judgekit.views.trust import print_trust
+    from judgekit.views.trust_line import print_trust
 
     if not as_json:
         print_trust(report, out=stdout, err=stderr)

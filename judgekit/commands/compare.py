@@ -17,6 +17,7 @@ from judgekit.commands.common import (
     stdout,
     strict_option,
 )
+from judgekit.commands.turns import board_title, chosen_boards, turn_option, turn_payload
 
 if TYPE_CHECKING:
     from judgekit.judges.base import JudgeOptions
@@ -167,6 +168,7 @@ if TYPE_CHECKING:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead.")
 @strict_option
+@turn_option
 @click.option(
     "--progress/--no-progress",
     default=True,
@@ -195,6 +197,7 @@ def compare(
     human_path: str | None,
     as_json: bool,
     strict: bool,
+    turn: int | None,
     progress: bool,
 ) -> None:
     """Compare model OUTPUTS pairwise with an LLM judge and print a leaderboard.
@@ -202,8 +205,11 @@ def compare(
     OUTPUTS are JSONL, CSV or Parquet files with prompt_id, prompt, model and output
     columns (reference optional), or AlpacaEval model_outputs.json files. Every pair is
     judged in both orders to cancel position bias; everything is stored in --db, and a
-    re-run only judges what is not stored yet. Under the board, a trust line says how far
-    the judge can be trusted (see "Can I trust this judge?" in the README).
+    re-run only judges what is not stored yet. Multi-turn conversations (a messages
+    column, or MT-Bench choices[0].turns with the question's turns) are judged turn by
+    turn, each later turn with the whole conversation in view; --turn picks the board.
+    Under the board, a trust line says how far the judge can be trusted (see "Can I trust
+    this judge?" in the README).
 
     \b
     Example:
@@ -213,7 +219,7 @@ def compare(
     """
     from judgekit.runs.compare import compare as run_compare
     from judgekit.runs.options import CompareOptions
-    from judgekit.views.trust import quiet_trust_warnings
+    from judgekit.views.trust_line import quiet_trust_warnings
 
     options = CompareOptions(
         protocol=protocol,  # type: ignore[arg-type]
@@ -255,12 +261,16 @@ def compare(
                 human=human_path,
             )
     judge_id = judge_ids[0] if len(judge_ids) == 1 else "panel: " + ", ".join(judge_ids)
+    boards = chosen_boards(result.leaderboard, result.turn_leaderboards, turn)
     if as_json:
-        print_json(result.to_json())
+        print_json(turn_payload(result.to_json(), boards, turn))
         show_trust(result.trust, strict=strict, as_json=True)
         return
     s = result.stats
-    stdout.print(leaderboard_table(result.leaderboard, title=f"Leaderboard · {judge_id}"))
+    multi = bool(result.turn_leaderboards)
+    for shown, board in boards:
+        title = board_title(f"Leaderboard · {judge_id}", shown, multi_turn=multi)
+        stdout.print(leaderboard_table(board, title=title))
     stderr.print(
         f"run {result.run_id} · {s['comparisons']} comparisons · "
         f"judge calls: {s['judge_calls_made']} made, {s['judge_calls_cached']} cached, "

@@ -56,6 +56,7 @@ from judgekit.runs.records import (
 )
 from judgekit.runs.runner import EMPTY_STATS, ExecutionStats, execute
 from judgekit.runs.sorting import BestOfNResult, rank_best_of_n
+from judgekit.runs.turns import refuse_multi_turn
 from judgekit.store.db import Store, open_store
 from judgekit.types import Candidate, Outcome
 
@@ -217,6 +218,7 @@ def compare_listwise(
     opts = ListwiseOptions.model_validate(opts.model_dump())
     labels = resolve_human(human)
     data = load_comparable(outputs)
+    refuse_multi_turn(data, feature="--protocol listwise")
     k = _list_size(opts.k, data.models)
     by_prompt = data.by_prompt()
     lists = plan_lists({p: list(c) for p, c in by_prompt.items()}, k=k, seed=opts.seed)

@@ -26,6 +26,7 @@ from judgekit.protocols.pairwise import PlannedCall
 from judgekit.quality.trust import TrustReport, joined_label_figures
 from judgekit.runs.options import CompareOptions
 from judgekit.runs.runner import ExecutionStats
+from judgekit.runs.turns import turn_rows
 from judgekit.store.db import Store
 from judgekit.store.meta_queries import write_human_labels
 from judgekit.store.trust_queries import write_trust
@@ -45,11 +46,16 @@ class CompareResult:
     outcomes: pd.DataFrame
     verdicts: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
+    turn_leaderboards: dict[int, pd.DataFrame] = field(default_factory=dict)
+    """For multi-turn outputs, one board per turn; ``leaderboard`` pools all turns."""
     trust: TrustReport | None = None
     """How far the run's judge can be trusted, from its own verdicts (and human labels)."""
 
     def to_json(self) -> dict[str, Any]:
-        return result_json(self.run_id, self.leaderboard, self.stats, trust=self.trust)
+        payload = result_json(self.run_id, self.leaderboard, self.stats, trust=self.trust)
+        if self.turn_leaderboards:
+            payload["per_turn"] = turn_rows(self.turn_leaderboards)
+        return payload
 
 
 def output_list(outputs: OutputsArg) -> list[str | Path | pd.DataFrame]:

@@ -30,7 +30,8 @@ def load_trust(db: Store, run_id: str) -> dict[str, Any] | None:
     """
     with db.connect() as con:
         found = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'trust_reports'"
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_name = 'trust_reports'"
         ).fetchone()
         if not found or not found[0]:
             return None

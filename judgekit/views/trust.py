@@ -1,106 +1,169 @@
-"""The trust report on the terminal: one line under a table, and a warning block per warning."""
+"""A run's stored trust report as the dashboard shows it: the warnings for the banner and
+the figures for the judge-quality panel.
+
+The report is the ``trust`` object of ``--json``, stored per run by the command that judged
+it and read back by :func:`judgekit.store.trust_queries.load_trust`. Every value here is
+plain text; the page decides how to show it (warnings and names are never markdown).
+"""
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from rich.console import Console
-from rich.panel import Panel
-from rich.text import Text
+import pandas as pd
 
-from judgekit.errors import JudgeTrustWarning
-from judgekit.quality.trust import TrustReport
+from judgekit.store.db import Store
+from judgekit.store.trust_queries import load_trust
+from judgekit.views.boards import markdown_escape
 
-
-def _num(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
+TRUST_COLUMNS = ["figure", "value", "ci", "what"]
+BANNER_LEAD = "This run's judge may not be trustworthy:"
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
+@dataclass(frozen=True)
+class TrustView:
+    """One run's trust report, ready to show."""
+
+    report: dict[str, Any]
+    """The stored report as it is."""
+    warnings: tuple[str, ...]
+    """Each warning as one line of plain text."""
+    figures: pd.DataFrame
+    """:data:`TRUST_COLUMNS`: figure, value and 95 % CI as display strings, and what the
+    figure measures."""
+    has_labels: bool
+    """The report holds agreement with human labels."""
 
 
-def _ci(interval: tuple[float, float] | None) -> str:
-    if interval is None or not all(_num(x) for x in interval):
-        return ""
-    return f" [{100 * interval[0]:.1f}–{100 * interval[1]:.1f}]"
+def run_trust(store: Store, *, run_id: str) -> TrustView | None:
+    """The trust report stored for a run, or None when it has none."""
+    report = load_trust(store, run_id)
+    return None if report is None else trust_view(report)
 
 
-def _p(value: float) -> str:
-    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
-
-
-def trust_line(report: TrustReport) -> str:
-    """One line: flip rate, position preference, separation and, with labels, the label figures."""
-    parts: list[str] = []
-    if _num(report.flip_rate):
-        assert report.flip_rate is not None
-        parts.append(f"flip rate {_pct(report.flip_rate)}{_ci(report.flip_rate_ci)}")
-    rate, p = report.first_position_rate, report.p_first_position
-    if _num(rate) and _num(p):
-        assert rate is not None and p is not None
-        expected = report.first_position_expected or 0.5
-        unbiased = "" if expected == 0.5 else f", unbiased {_pct(expected)}"
-        parts.append(f"first shown picked {_pct(rate)} (p={_p(p)}{unbiased})")
-    if report.kind == "pointwise":
-        parts.append("position n/a (each answer scored alone)")
-    if _num(report.p_no_difference):
-        assert report.p_no_difference is not None
-        test = "Kruskal-Wallis" if report.separation_test == "kruskal-wallis" else "LR"
-        parts.append(f"separation p={_p(report.p_no_difference)} ({test})")
-    else:
-        parts.append("separation n/a (fewer than two models)")
-    if report.n_separated_pairs is not None and report.n_model_pairs:
-        parts.append(f"{report.n_separated_pairs}/{report.n_model_pairs} pairs apart by CI")
-    if report.has_labels and _num(report.accuracy):
-        assert report.accuracy is not None
-        parts.append(
-            f"accuracy {_pct(report.accuracy)}{_ci(report.accuracy_ci)} on {report.n_labels} labels"
-        )
-        if _num(report.kappa):
-            assert report.kappa is not None
-            low_high = report.kappa_ci
-            ci = (
-                f" [{low_high[0]:.2f}–{low_high[1]:.2f}]"
-                if low_high and all(_num(x) for x in low_high)
-                else ""
-            )
-            parts.append(f"κ {report.kappa:.2f}{ci}")
-        if _num(report.p_chance):
-            assert report.p_chance is not None
-            parts.append(f"p vs chance {_p(report.p_chance)}")
-        baselines = [
-            (name, getattr(report, f"always_{name}_accuracy"))
-            for name in ("longer", "first", "second")
+def trust_view(report: Mapping[str, Any]) -> TrustView:
+    """The banner lines and the figure table of a stored trust report."""
+    raw = report.get("warnings") or []
+    warnings = tuple(_one_line(w) for w in (raw if isinstance(raw, list) else [raw]))
+    # The label figures are in a report only where human labels exist.
+    has_labels = "accuracy" in report
+    rows = [
+        (
+            "Position flip rate",
+            _share(report.get("flip_rate")),
+            _share_ci(report.get("flip_rate_ci")),
+            "both-order pairs whose winner changed when the answers swapped places",
+        ),
+        (
+            "First-position rate",
+            _share(report.get("first_position_rate")),
+            "–",
+            "single-order verdicts for the answer shown first; "
+            f"p = {_p(report.get('p_first_position'))} against 50 %",
+        ),
+        (
+            "Separation",
+            f"p = {_p(report.get('p_no_difference'))}",
+            "–",
+            "likelihood-ratio test of the ratings against all models being equal"
+            + _separated(report),
+        ),
+    ]
+    if has_labels:
+        rows += [
+            (
+                "Accuracy against humans",
+                _share(report.get("accuracy")),
+                _share_ci(report.get("accuracy_ci")),
+                f"p = {_p(report.get('p_chance'))} against chance",
+            ),
+            (
+                "Cohen's kappa",
+                _number(report.get("kappa")),
+                _number_ci(report.get("kappa_ci")),
+                "agreement with humans beyond chance (0: none, 1: perfect)",
+            ),
+            (
+                "Baseline: always the longer answer",
+                _share(report.get("always_longer_accuracy")),
+                "–",
+                "accuracy of that rule on the same labels",
+            ),
+            (
+                "Baseline: always the first answer",
+                _share(report.get("always_first_accuracy")),
+                "–",
+                "accuracy of that rule on the same labels",
+            ),
+            (
+                "Baseline: always the second answer",
+                _share(report.get("always_second_accuracy")),
+                "–",
+                "accuracy of that rule on the same labels",
+            ),
         ]
-        shown = [f"{name} {_pct(v)}" for name, v in baselines if _num(v)]
-        if shown:
-            parts.append("always " + " / ".join(shown))
-    return "Trust: " + " · ".join(parts)
+    figures = pd.DataFrame(rows, columns=TRUST_COLUMNS)
+    return TrustView(dict(report), warnings, figures, has_labels)
 
 
-def print_trust(report: TrustReport | None, *, out: Console, err: Console) -> None:
-    """The trust line on ``out`` and each warning as a yellow block on ``err``."""
-    if report is None:
-        return
-    out.print(trust_line(report), soft_wrap=True)
-    for message in report.warnings:
-        err.print(
-            Panel(
-                Text(message),
-                title="judge trust warning",
-                title_align="left",
-                border_style="yellow",
-            )
-        )
+def banner_markdown(warnings: Sequence[str]) -> str:
+    """The banner's markdown: a fixed lead, then each warning as a list item with every
+    markdown, HTML and LaTeX character escaped, so that it renders as the text it is (a
+    warning may quote a model name)."""
+    items = "\n".join(f"- {markdown_escape(w)}" for w in warnings)
+    return f"**{BANNER_LEAD}**\n\n{items}"
 
 
-@contextmanager
-def quiet_trust_warnings() -> Iterator[None]:
-    """Silence :class:`JudgeTrustWarning` inside: the CLI shows them as blocks instead."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", JudgeTrustWarning)
-        yield
+def _one_line(text: Any) -> str:
+    # A banner line is one list item: a newline in a warning would end it early.
+    return " ".join(str(text).split())
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _share(value: Any) -> str:
+    number = _finite(value)
+    return "–" if number is None else f"{number:.1%}"
+
+
+def _number(value: Any) -> str:
+    number = _finite(value)
+    return "–" if number is None else f"{number:.3f}"
+
+
+def _interval(value: Any) -> tuple[float, float] | None:
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
+        return None
+    low, high = _finite(value[0]), _finite(value[1])
+    return None if low is None or high is None else (low, high)
+
+
+def _share_ci(value: Any) -> str:
+    bounds = _interval(value)
+    return "–" if bounds is None else f"{bounds[0]:.1%} – {bounds[1]:.1%}"
+
+
+def _number_ci(value: Any) -> str:
+    bounds = _interval(value)
+    return "–" if bounds is None else f"{bounds[0]:.3f} – {bounds[1]:.3f}"
+
+
+def _p(value: Any) -> str:
+    number = _finite(value)
+    if number is None:
+        return "–"
+    return "< 0.001" if number < 0.001 else f"{number:.3f}"
+
+
+def _separated(report: Mapping[str, Any]) -> str:
+    separated, pairs = report.get("n_separated_pairs"), report.get("n_model_pairs")
+    if _finite(separated) is None or _finite(pairs) is None or not pairs:
+        return ""
+    return f"; {int(separated)} of {int(pairs)} model pairs have intervals that do not overlap"
