@@ -171,3 +171,38 @@ def test_grade_trust_line_and_strict(tmp_path: Path) -> None:
     assert text.exit_code == 3, text.output
     assert "position n/a" in text.stdout
     assert "cannot tell the models apart" in text.stderr
+
+
+def test_meta_judges_on_llmbar_labels_warns_and_stores_label_figures(tmp_path: Path) -> None:
+    # LLMBar's layout carries its own answers: meta judges them, then checks the judge.
+    rows = [
+        {
+            "input": "What is 2 + 2?",
+            "output_1": "4.",
+            "output_2": "It is five, clearly.",
+            "label": 1,
+        },
+        {"input": "Name a colour.", "output_1": "A loud sound.", "output_2": "Blue.", "label": 2},
+        {
+            "input": "Capital of Italy?",
+            "output_1": "Rome.",
+            "output_2": "Milan, I think.",
+            "label": 1,
+        },
+        {"input": "A prime below 5?", "output_1": "Four is one.", "output_2": "3.", "label": 2},
+    ]
+    labels = tmp_path / "llmbar.json"
+    labels.write_text(json.dumps(rows), encoding="utf-8")
+    db = tmp_path / "m.duckdb"
+    args = ["meta", "--judges", "fake/always-b", "--human", labels, "--db", db, "--no-progress"]
+    result = _run(*args, "--strict")
+    assert result.exit_code == 3, result.output
+    assert "fake/always-b:" in result.stdout and "Trust: flip rate 100.0%" in result.stdout
+    # always-b flips every pair into a tie, and no LLMBar label is a tie: accuracy 0.
+    assert "accuracy 0.0%" in result.stdout and "always longer 0.0%" in result.stdout
+    assert "not better than chance" in result.stderr
+    with open_store(db, read_only=True) as store:
+        run_id = queries.latest_run_id(store)
+        stored = load_trust(store, run_id)
+    assert stored is not None and LABEL_KEYS <= set(stored)
+    assert stored["n_labels"] == 4 and stored["always_first_accuracy"] == 0.5
