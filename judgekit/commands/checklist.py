@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import click
 
 from judgekit.commands.common import (
     collects_judge_options,
+    judge_on_cluster,
     leaderboard_table,
     print_json,
+    ray_cluster_options,
     stderr,
     stdout,
 )
@@ -17,9 +20,11 @@ from judgekit.commands.grade import judge_backend_options, run_options, score_ta
 
 if TYPE_CHECKING:
     from judgekit.judges.base import JudgeOptions
+    from judgekit.runs.ray_exec import RayOptions
 
 
 @click.command()
+@ray_cluster_options
 @collects_judge_options
 @click.argument("outputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
@@ -78,6 +83,7 @@ def checklist(
     export_checklists: str | None,
     judge_id: str,
     judge_options: JudgeOptions,
+    ray_options: RayOptions | None,
     generator: str | None,
     verdict: str,
     max_questions: int,
@@ -114,16 +120,25 @@ def checklist(
         bootstrap=bootstrap,
         seed=seed,
     )
-    result = run_checklist(
-        list(outputs),
-        judge=judge_id,
-        db=db,
-        checklists=checklists_path,
-        generator=generator,
-        options=options,
-        judge_options=judge_options,
-        progress=progress and not as_json,
-    )
+    with contextlib.ExitStack() as stack:
+        judge = stack.enter_context(
+            judge_on_cluster(judge_id, judge_options=judge_options, ray_options=ray_options)
+        )
+        writer = None
+        if generator is not None and generator != judge_id:
+            writer = stack.enter_context(
+                judge_on_cluster(generator, judge_options=judge_options, ray_options=ray_options)
+            )
+        result = run_checklist(
+            list(outputs),
+            judge=judge,
+            db=db,
+            checklists=checklists_path,
+            generator=writer,
+            options=options,
+            judge_options=judge_options,
+            progress=progress and not as_json,
+        )
     if export_checklists:
         dump_checklists(result.checklist_objects(), export_checklists)
     if as_json:

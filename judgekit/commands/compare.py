@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import click
@@ -9,18 +10,24 @@ import click
 from judgekit.commands.common import (
     BATCH_SIZE_HELP,
     collects_judge_options,
+    judge_on_cluster,
     judge_opt_option,
     leaderboard_table,
     print_json,
+    ray_cluster_options,
     stderr,
     stdout,
 )
 
 if TYPE_CHECKING:
-    from judgekit.judges.base import JudgeOptions
+    from judgekit.judges.base import Judge, JudgeOptions
+    from judgekit.runs.options import CompareOptions
+    from judgekit.runs.ray_exec import RayOptions
+    from judgekit.runs.records import CompareResult
 
 
 @click.command()
+@ray_cluster_options
 @collects_judge_options
 @click.argument("outputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
@@ -167,6 +174,7 @@ def compare(
     pool: str,
     repeats: int,
     judge_options: JudgeOptions,
+    ray_options: RayOptions | None,
     protocol: str,
     k: int | None,
     permutations: int | None,
@@ -196,7 +204,6 @@ def compare(
       judgekit compare outs/*.jsonl --judge openai/my-model --base-url http://127.0.0.1:8000/v1
       judgekit compare outs/*.jsonl --judge vllm/smollm2 --judge-opt max_model_len=2048
     """
-    from judgekit.runs.compare import compare as run_compare
     from judgekit.runs.options import CompareOptions
 
     options = CompareOptions(
@@ -213,26 +220,22 @@ def compare(
         bootstrap=bootstrap,
         ties=ties,  # type: ignore[arg-type]
     )
-    if len(judge_ids) == 1 and repeats == 1:
-        result = run_compare(
-            list(outputs),
-            judge=judge_ids[0],
-            db=db,
+    with contextlib.ExitStack() as stack:
+        # With --ray each judge runs as replicas on the cluster; the ids stay the same.
+        judges = [
+            stack.enter_context(
+                judge_on_cluster(j, judge_options=judge_options, ray_options=ray_options)
+            )
+            for j in judge_ids
+        ]
+        result = _run(
+            judges,
+            outputs,
             options=options,
             judge_options=judge_options,
-            progress=progress and not as_json,
-        )
-    else:
-        from judgekit.runs.panel import compare_panel
-
-        result = compare_panel(
-            list(outputs),
-            judges=list(judge_ids),
             db=db,
-            pool=pool,  # type: ignore[arg-type]
+            pool=pool,
             repeats=repeats,
-            options=options,
-            judge_options=judge_options,
             progress=progress and not as_json,
         )
     judge_id = judge_ids[0] if len(judge_ids) == 1 else "panel: " + ", ".join(judge_ids)
@@ -258,4 +261,40 @@ def compare(
         )
         + f"stored in {db}",
         soft_wrap=True,
+    )
+
+
+def _run(
+    judges: list[str | Judge],
+    outputs: tuple[str, ...],
+    *,
+    options: CompareOptions,
+    judge_options: JudgeOptions,
+    db: str,
+    pool: str,
+    repeats: int,
+    progress: bool,
+) -> CompareResult:
+    """One judge: a plain run; several, or repeats: a panel."""
+    from judgekit.runs.compare import compare as run_compare
+    from judgekit.runs.panel import compare_panel
+
+    if len(judges) == 1 and repeats == 1:
+        return run_compare(
+            list(outputs),
+            judge=judges[0],
+            db=db,
+            options=options,
+            judge_options=judge_options,
+            progress=progress,
+        )
+    return compare_panel(
+        list(outputs),
+        judges=judges,
+        db=db,
+        pool=pool,  # type: ignore[arg-type]
+        repeats=repeats,
+        options=options,
+        judge_options=judge_options,
+        progress=progress,
     )

@@ -13,14 +13,17 @@ from rich.table import Table
 from judgekit.commands.common import (
     BATCH_SIZE_HELP,
     collects_judge_options,
+    judge_on_cluster,
     judge_opt_option,
     print_json,
+    ray_cluster_options,
     stderr,
     stdout,
 )
 
 if TYPE_CHECKING:
     from judgekit.judges.base import JudgeOptions
+    from judgekit.runs.ray_exec import RayOptions
 
 F = Callable[..., Any]
 
@@ -133,6 +136,7 @@ def score_table(
 
 
 @click.command()
+@ray_cluster_options
 @collects_judge_options
 @click.argument("outputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
@@ -163,6 +167,7 @@ def grade(
     rubric: str,
     judge_id: str,
     judge_options: JudgeOptions,
+    ray_options: RayOptions | None,
     verdict: str,
     feedback: bool,
     bootstrap: int,
@@ -193,15 +198,16 @@ def grade(
         bootstrap=bootstrap,
         seed=seed,
     )
-    result = run_grade(
-        list(outputs),
-        rubric=rubric,
-        judge=judge_id,
-        db=db,
-        options=options,
-        judge_options=judge_options,
-        progress=progress and not as_json,
-    )
+    with judge_on_cluster(judge_id, judge_options=judge_options, ray_options=ray_options) as judge:
+        result = run_grade(
+            list(outputs),
+            rubric=rubric,
+            judge=judge,
+            db=db,
+            options=options,
+            judge_options=judge_options,
+            progress=progress and not as_json,
+        )
     if as_json:
         print_json(result.to_json())
         return

@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
 from rich.table import Table
 
-from judgekit.commands.common import print_json, stderr, stdout
+from judgekit.commands.common import (
+    judge_on_cluster,
+    print_json,
+    ray_cluster_options,
+    stderr,
+    stdout,
+)
 from judgekit.inputs.human import LABEL_FORMATS
 
 #: Figures shown as plain numbers; every other figure without a unit is a share.
@@ -30,6 +36,9 @@ _NUMBERS = {
     "completion tokens": ",.0f",
     "cost": ".4f",
 }
+
+if TYPE_CHECKING:
+    from judgekit.runs.ray_exec import RayOptions
 
 
 def format_value(metric: str, value: Any) -> str:
@@ -112,6 +121,7 @@ def _lc_table(lc: pd.DataFrame) -> Table:
 
 
 @click.command("meta")
+@ray_cluster_options
 @click.argument("outputs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option(
     "--db",
@@ -190,6 +200,7 @@ def meta(
     injection: str,
     as_json: bool,
     progress: bool,
+    ray_options: RayOptions | None,
 ) -> None:
     """Print how far a judge can be trusted: agreement with humans, consistency, biases and
     operations.
@@ -217,6 +228,7 @@ def meta(
             injection=injection,
             base_url=base_url,
             as_json=as_json,
+            ray_options=ray_options,
         )
         return
     labels = (
@@ -238,6 +250,7 @@ def meta(
             schedule=schedule,
             base_url=base_url,
             progress=progress and not as_json,
+            ray_options=ray_options,
         )
         if as_json:
             print_json(json.loads(frame.to_json(orient="records")))
@@ -270,6 +283,7 @@ def _compare_judges(
     schedule: str,
     base_url: str | None,
     progress: bool,
+    ray_options: RayOptions | None,
 ) -> pd.DataFrame:
     """Judge the outputs with each judge (one run each) and tabulate their reports."""
     from judgekit.judges.base import JudgeOptions
@@ -278,16 +292,18 @@ def _compare_judges(
     from judgekit.store.db import open_store
 
     reports = {}
+    options = JudgeOptions(base_url=base_url)
     for judge_id in ids:
-        result = compare(
-            outputs,
-            judge=judge_id,
-            db=db,
-            judge_options=JudgeOptions(base_url=base_url),
-            progress=progress,
-            schedule=schedule,
-            bootstrap=0,
-        )
+        with judge_on_cluster(judge_id, judge_options=options, ray_options=ray_options) as judge:
+            result = compare(
+                outputs,
+                judge=judge,
+                db=db,
+                judge_options=options,
+                progress=progress,
+                schedule=schedule,
+                bootstrap=0,
+            )
         with open_store(db) as store:
             reports[judge_id] = judge_report(store, run_id=result.run_id, human=labels)
     return comparison_table(reports)
@@ -301,6 +317,7 @@ def _run_probe(
     injection: str,
     base_url: str | None,
     as_json: bool,
+    ray_options: RayOptions | None,
 ) -> None:
     """The injection probe: judged in a throwaway store, so --db is left alone."""
     from judgekit.judges import registry
@@ -310,10 +327,12 @@ def _run_probe(
     ids = [j.strip() for j in (judges or "").split(",") if j.strip()]
     if len(ids) != 1 or not outputs or target is None:
         raise click.UsageError("--probe needs one judge in --judges, OUTPUTS and --target MODEL")
-    judge = registry.get_judge(ids[0], options=JudgeOptions(base_url=base_url))
-    report = injection_probe(
-        list(outputs), judge=judge, target=target, suffix=INJECTIONS[injection]
-    )
+    options = JudgeOptions(base_url=base_url)
+    with judge_on_cluster(ids[0], judge_options=options, ray_options=ray_options) as judge:
+        judge_obj = registry.get_judge(judge, options=options) if isinstance(judge, str) else judge
+        report = injection_probe(
+            list(outputs), judge=judge_obj, target=target, suffix=INJECTIONS[injection]
+        )
     if report["comparisons"].eq(0).all():
         raise click.UsageError(f"--target {target!r} is not among the models in OUTPUTS")
     if as_json:

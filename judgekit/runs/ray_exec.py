@@ -35,11 +35,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
-
 import judgekit
-from judgekit.errors import ConfigError, JudgeUnavailable
+from judgekit.errors import ConfigError, JudgeUnavailable, MissingDependencyError
+
+try:
+    import ray
+    from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise MissingDependencyError("--ray", extra="ray", module="ray") from exc
+
 from judgekit.judges.base import ClosesOnExit, Judge, JudgeOptions
 from judgekit.judges.registry import get_judge
 from judgekit.types import JudgeRequest, JudgeResponse
