@@ -398,9 +398,13 @@ class RayJudge(ClosesOnExit):
     ) -> Iterator[tuple[list[int], list[JudgeResponse]]]:
         """Yield ``(positions, responses)`` per batch as the replicas finish them."""
         opts = self.ray_options
+        # Smaller batches than the judge's when there are few requests, so that every
+        # replica gets work; never larger, which would change what a forward pass holds.
+        share = -(-len(requests) // (opts.replicas * opts.in_flight))
+        size = max(1, min(self.batch_size, share))
         pending = deque(
-            list(range(start, min(start + self.batch_size, len(requests))))
-            for start in range(0, len(requests), self.batch_size)
+            list(range(start, min(start + size, len(requests))))
+            for start in range(0, len(requests), size)
         )
         in_flight: dict[Any, tuple[int, list[int]]] = {}
         mark = time.perf_counter()
