@@ -144,7 +144,9 @@ def _disconnect() -> None:
 
 def _where() -> str:
     """This process's node, as an error message names it."""
-    return f"node {ray.util.get_node_ip_address()} ({socket.gethostname()}), pid {os.getpid()}"
+    node_id = ray.get_runtime_context().get_node_id()[:12]
+    host = socket.gethostname()
+    return f"node {ray.util.get_node_ip_address()} ({host}, id {node_id}), pid {os.getpid()}"
 
 
 def _describe(judge: Judge) -> dict[str, Any]:
