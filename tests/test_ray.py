@@ -8,6 +8,7 @@ replica's process is killed with SIGKILL mid-run, and a driver process is killed
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -202,8 +203,9 @@ def test_embedded_judge_on_ray_matches_the_local_run(cluster: str, tmp_path: Pat
     got = rows(tmp_path / "ray.duckdb")
     for table in ("judge_calls", "verdicts", "outcomes", "ratings", "runs"):
         assert len(got[table]) == len(want[table]), table
-    # The same requests, hashes, texts and statuses; probabilities agree to float noise
-    # (a replica's forward pass may batch and thread differently from the local one).
+    # The same requests, hashes, texts and statuses; probabilities and ratings agree to float
+    # noise, not bit for bit: a replica has one torch thread (Ray sets it from its CPUs) and
+    # its own batches, so its sums run in another order than in the local process.
     for g, w in zip(got["judge_calls"], want["judge_calls"], strict=True):
         assert g[:5] == w[:5] and g[6:] == w[6:]
         assert _close(g[5], w[5])
@@ -215,7 +217,8 @@ def test_embedded_judge_on_ray_matches_the_local_run(cluster: str, tmp_path: Pat
 
 def _close(x: object, y: object) -> bool:
     if isinstance(x, float) and isinstance(y, float):
-        return abs(x - y) <= 1e-4
+        # Ratings sit on the Elo scale (~1000), where noise of 1e-7 in a probability shows.
+        return math.isclose(x, y, rel_tol=1e-5, abs_tol=1e-4)
     if isinstance(x, str) and isinstance(y, str) and x.startswith("{"):
         import json
 
