@@ -130,3 +130,22 @@ def test_one_gate_bounds_attempts_across_concurrent_batches() -> None:
     results = asyncio.run(main())
     assert peak == 2
     assert [[r.text for r in batch] for batch in results] == [[f"q{i}" for i in range(6)]] * 3
+
+
+def test_a_bad_ray_address_is_a_usage_error_before_anything_runs(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    from click.testing import CliRunner
+
+    from judgekit.cli import cli
+
+    db = tmp_path / "s.duckdb"
+    for command in (["compare", "a.jsonl"], ["grade", "a.jsonl", "--rubric", "x"], ["meta"]):
+        result = CliRunner().invoke(cli, [*command, "--ray=a.jsonl", "--db", str(db)])
+        assert result.exit_code == 2, result.output
+        assert "Invalid value for '--ray'" in result.output
+        assert "is not a Ray address" in result.output
+    assert not db.exists()
+    from judgekit.runs.ray_exec import RayOptions
+
+    for good in ("auto", "local", "ray://head:10001", "10.0.0.7:6379"):
+        assert RayOptions(address=good).address == good

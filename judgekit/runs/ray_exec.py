@@ -124,6 +124,7 @@ def _connect(options: RayOptions) -> None:
         }
         if options.address == "local":
             ray.init(
+                address="local",  # a new instance, even where `ray start` runs one already
                 num_cpus=options.num_cpus or os.cpu_count() or 1,
                 object_store_memory=options.object_store_mb * 2**20,
                 include_dashboard=False,
