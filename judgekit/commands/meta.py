@@ -20,6 +20,9 @@ from judgekit.commands.common import (
 )
 from judgekit.inputs.human import LABEL_FORMATS
 
+if TYPE_CHECKING:
+    from judgekit.runs.ray_exec import RayOptions
+
 #: Figures shown as plain numbers; every other figure without a unit is a share.
 _NUMBERS = {
     "Cohen's kappa": ".3f",
@@ -36,9 +39,6 @@ _NUMBERS = {
     "completion tokens": ",.0f",
     "cost": ".4f",
 }
-
-if TYPE_CHECKING:
-    from judgekit.runs.ray_exec import RayOptions
 
 
 def format_value(metric: str, value: Any) -> str:
