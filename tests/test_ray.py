@@ -42,6 +42,7 @@ RAY = str(Path(sys.executable).with_name("ray"))
 # Token authentication guards real clusters; these nodes listen on this machine only.
 CLUSTER_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 SMALL_STORE = "--object-store-memory=100000000"  # 2 nodes x 100 MB on a shared 2-core box
+CLIENT: dict[str, int] = {}  # the head's Ray Client port, for ray:// addresses
 
 
 def _free_port() -> int:
@@ -90,13 +91,14 @@ def cluster() -> Iterator[str]:
     os.environ.update(CLUSTER_ENV)  # the driver (this process) joins with the same settings
     temp = tempfile.mkdtemp(prefix="jkray-", dir="/tmp")  # short: Ray's socket paths are long
     port = _free_port()
+    CLIENT["port"] = _free_port()
     address = f"127.0.0.1:{port}"
     node = ["--node-ip-address=127.0.0.1", "--num-cpus=1", SMALL_STORE, "--disable-usage-stats"]
     started: list[subprocess.Popen[bytes]] = []
     logs = [open(Path(temp) / f"{n}.log", "wb") for n in ("head", "worker")]  # noqa: SIM115
     try:
         head = [RAY, "start", "--head", "--block", f"--port={port}", f"--temp-dir={temp}"]
-        head += ["--include-dashboard=false", *node]
+        head += ["--include-dashboard=false", f"--ray-client-server-port={CLIENT['port']}", *node]
         started.append(
             subprocess.Popen(
                 head, env=env, stdout=logs[0], stderr=subprocess.STDOUT, start_new_session=True
@@ -352,3 +354,13 @@ def test_api_judge_tasks_share_one_concurrency_limit(cluster: str, stub: StubSer
     assert [r.text[0] for r in responses] == ["ABC"[i % 3] for i in range(24)]
     assert stub.stats()["chat_requests"] == 24
     assert stub.stats()["max_in_flight"] == 2 == peak
+
+
+def test_a_ray_client_address_judges_like_a_local_run(cluster: str) -> None:
+    reqs = [
+        JudgeRequest(messages=(Message("user", f"q{i}"),), choices=("A", "B")) for i in range(40)
+    ]
+    with ray_judge(f"ray://127.0.0.1:{CLIENT['port']}", "fake/hash") as judge:  # type: ignore[attr-defined]
+        got = judge.judge(reqs)
+        assert judge.stats.batches == 4  # 40 requests over 2 replicas x 2 batches in flight
+    assert got == HashJudge().judge(reqs)

@@ -324,7 +324,8 @@ class RayJudge(ClosesOnExit):
         opts = self.ray_options
         total = ray.cluster_resources()
         cpus, gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
-        need_cpus, need_gpus = opts.replicas * opts.replica_cpus, opts.replicas * opts.replica_gpus
+        need_cpus = opts.replicas * opts.replica_cpus
+        need_gpus = 0.0 if self._api else opts.replicas * opts.replica_gpus
         if need_cpus > cpus + 1e-9 or need_gpus > gpus + 1e-9:
             raise ConfigError(
                 f"--replicas {opts.replicas} x (--replica-cpus {opts.replica_cpus:g}, "
@@ -390,8 +391,9 @@ class RayJudge(ClosesOnExit):
     def _submit(self, slot: int, requests: list[JudgeRequest]) -> Any:
         opts = self.ray_options
         if self._api:
+            # An API call needs no accelerator: --replica-gpus is for model replicas.
             task = ray.remote(_api_batch).options(
-                num_cpus=opts.replica_cpus, num_gpus=opts.replica_gpus, max_retries=opts.max_retries
+                num_cpus=opts.replica_cpus, max_retries=opts.max_retries
             )
             return task.remote(self.judge_id, self._options_json, self._limiter, requests)
         return self._actors[slot].judge_batch.remote(requests)
