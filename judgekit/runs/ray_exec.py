@@ -243,10 +243,13 @@ def _api_judge(judge_id: str, options_json: str, limiter: Any) -> Judge:
     # One client per worker process and judge: keep-alive connections outlive a task.
     key = (judge_id, options_json)
     if key not in _api_judges:
-        judge = get_judge(judge_id, options=JudgeOptions.model_validate_json(options_json))
-        judge.gate = _RayGate(limiter)  # type: ignore[attr-defined]
-        _api_judges[key] = judge
-    return _api_judges[key]
+        _api_judges[key] = get_judge(
+            judge_id, options=JudgeOptions.model_validate_json(options_json)
+        )
+    judge = _api_judges[key]
+    # Set per task: a later run of the same driver has its own limiter.
+    judge.gate = _RayGate(limiter)  # type: ignore[attr-defined]
+    return judge
 
 
 def _api_info(judge_id: str, options_json: str, limiter: Any) -> dict[str, Any]:
