@@ -63,6 +63,7 @@ def _register() -> None:
     from judgekit.commands.meta import meta
     from judgekit.commands.rank import rank
     from judgekit.commands.rubrics import rubrics
+    from judgekit.commands.score import score
 
     for command in (
         arena,
@@ -78,6 +79,7 @@ def _register() -> None:
         meta,
         rank,
         rubrics,
+        score,
     ):
         cli.add_command(command)
 

@@ -41,13 +41,13 @@ def _break_line(source: Path, target: Path, line: int, edit: dict[str, object]) 
 
 
 def test_mtbench_answers_read_as_outputs_and_round_trip(tmp_path: Path) -> None:
-    outputs = mt.read_mtbench(MT / "question.jsonl", MT_ANSWERS)
+    outputs = mt.read_mtbench(MT / "question.jsonl", MT_ANSWERS, turn=1)
     assert len(outputs) == 9 and set(outputs["prompt_id"]) == {"81", "111", "131"}
     math_q = outputs[outputs["prompt_id"] == "111"].iloc[0]
     assert math_q["reference"] == "Area is 3" and math_q["category"] == "math"
     mt.write_mtbench_questions(outputs, tmp_path / "question.jsonl")
     written = mt.write_mtbench_answers(outputs, tmp_path / "model_answer")
-    assert mt.read_mtbench(tmp_path / "question.jsonl", written).equals(outputs)
+    assert mt.read_mtbench(tmp_path / "question.jsonl", written, turn=1).equals(outputs)
     answer = _lines(written[0])[0]
     assert set(answer) == {"question_id", "answer_id", "model_id", "choices", "tstamp"}
     assert isinstance(answer["question_id"], int) and answer["choices"][0]["index"] == 0

@@ -40,7 +40,7 @@ def read_format(
     *,
     what: str | None = None,
     questions: str | None = None,
-    turn: int = 1,
+    turn: int | None = None,
     baseline: str | None = None,
 ) -> tuple[str, pd.DataFrame, pd.DataFrame | None]:
     """Read peer files: ``(what, frame, verdicts)``; verdicts only for judgment formats.
@@ -159,7 +159,12 @@ def _outputs_frame(path: str) -> pd.DataFrame:
 )
 @click.option("--questions", default=None, type=click.Path(dir_okay=False), help="question.jsonl")
 @click.option(
-    "--turn", default=1, show_default=True, type=click.IntRange(1, 2), help="MT-Bench turn."
+    "--turn",
+    default=None,
+    type=click.IntRange(1, 2),
+    help="MT-Bench answers: 1 keeps the first turn only, 2 flattens both turns into one "
+    "transcript; by default every turn is kept as a conversation (a messages column), "
+    "which compare and grade judge turn by turn.",
 )
 @click.option("--baseline", default=None, help="arena-hard v0.1 baseline (gpt-4-0314 there).")
 @click.option(
@@ -177,7 +182,7 @@ def import_(
     db: str | None,
     what: str | None,
     questions: str | None,
-    turn: int,
+    turn: int | None,
     baseline: str | None,
     outputs_path: str | None,
     judge_name: str | None,
@@ -211,6 +216,11 @@ def import_(
         raise click.UsageError("say where the import goes: -o FILE and/or --db STORE")
     if db is not None and fmt not in STORABLE:
         raise click.UsageError(f"--db stores judgments; {fmt} holds none (use -o)")
+    if out is not None and out.lower().endswith(".csv") and fmt == "mtbench" and turn is None:
+        raise click.UsageError(
+            "a CSV cell cannot hold a conversation: write the MT-Bench import as .jsonl or "
+            ".parquet, or pass --turn 1 for the first turn only"
+        )
     kind, frame, verdicts = read_format(
         fmt, list(paths), what=what, questions=questions, turn=turn, baseline=baseline
     )

@@ -14,6 +14,10 @@ Peer files are read as they are: MT-Bench human judgments (``question_id``, ``tu
 ``judge``, ``winner`` ...), Chatbot Arena battles (human votes) and AlpacaEval annotations
 (``preference`` 1-2; 1.5 or 0 is a draw). Labels match a comparison by
 ``(prompt_id, {model_a, model_b})`` whichever way round either side names the models.
+
+Labels that carry their own texts (``prompt, text_a, text_b, preferred`` rows, or LLMBar's
+``input, output_1, output_2, label``) come with the outputs to judge; see
+:mod:`judgekit.inputs.text_labels`.
 """
 
 from __future__ import annotations
@@ -33,9 +37,36 @@ from judgekit.inputs.labels import (
     normalise_winner,
 )
 from judgekit.inputs.tabular import is_missing, read_rows
+from judgekit.inputs.text_labels import (
+    TEXT_LAYOUTS,
+    detect_text_layout,
+    nearly_text_layout,
+    text_labels_from_rows,
+)
 
-LabelFormat = Literal["auto", "pairs", "scores", "mtbench", "arena", "alpaca_eval"]
-LABEL_FORMATS = ("auto", "pairs", "scores", "mtbench", "arena", "alpaca_eval")
+LabelFormat = Literal[
+    "auto", "pairs", "scores", "mtbench", "arena", "alpaca_eval", "text_pairs", "llmbar"
+]
+LABEL_FORMATS = (
+    "auto",
+    "pairs",
+    "scores",
+    "mtbench",
+    "arena",
+    "alpaca_eval",
+    "text_pairs",
+    "llmbar",
+)
+#: The columns each layout needs, as the error for a file of unknown layout lists them.
+ACCEPTED_LAYOUTS = (
+    "prompt_id, model_a, model_b, winner (pairwise labels)",
+    "prompt_id, model, score (scores)",
+    "prompt, text_a, text_b, preferred (text pairs; preferred is a, b or tie)",
+    "input, output_1, output_2, label (LLMBar; label is 1 or 2)",
+    "question_id, model_a, model_b, winner, turn (MT-Bench human judgments)",
+    "question_id, model_a, model_b, winner (Chatbot Arena battles)",
+    "instruction, output_1, output_2, generator_1, generator_2, preference (AlpacaEval)",
+)
 _TO_LABEL = {"model_a": "a", "model_b": "b", "tie": "tie"}
 
 
@@ -48,6 +79,11 @@ class HumanLabels:
     scores: pd.DataFrame
     """:data:`HUMAN_SCORE_COLUMNS`."""
     source: str = ""
+    outputs: pd.DataFrame | None = None
+    """For labels that carry their own texts: prompt_id, prompt, model, output, the
+    answers to judge (two pseudo-models named after the text columns); else None."""
+    layout: str = ""
+    """The layout the labels were read as (``pairs``, ``llmbar`` ...); empty if unknown."""
 
     @property
     def empty(self) -> bool:
@@ -64,11 +100,14 @@ def empty_scores() -> pd.DataFrame:
 
 def _sniff(row: dict[str, Any], *, path: Path, line: int) -> str:
     """The label format a first row looks like (see :func:`load_human_labels`)."""
+    text = detect_text_layout(row)
+    if text is not None:
+        return text.name
     if "preference" in row and "generator_1" in row:
         return "alpaca_eval"
     if "prompt_id" in row and "score" in row and "model" in row:
         return "scores"
-    if "prompt_id" in row:
+    if "prompt_id" in row and {"model_a", "model_b", "winner"} & set(row):
         return "pairs"
     if "question_id" in row and "winner" in row:
         qid, turn = row.get("question_id"), row.get("turn")
@@ -76,9 +115,21 @@ def _sniff(row: dict[str, Any], *, path: Path, line: int) -> str:
         # Arena ids are hex strings and turn counts the conversation's turns.
         numeric = isinstance(qid, int) or (isinstance(qid, str) and qid.isdigit())
         return "mtbench" if numeric and turn in (1, 2, "1", "2") else "arena"
+    found = ", ".join(sorted(row)) or "none"
+    nearly = nearly_text_layout(row)
+    if nearly is not None:
+        layout, missing = nearly
+        raise InputError(
+            f"missing column {missing[0]!r} for the {layout.describe()} layout "
+            f"(columns found: {found})",
+            path=str(path),
+            line=line,
+        )
+    if "prompt_id" in row:
+        return "pairs"  # names the missing pairwise fields
     raise InputError(
-        "cannot tell the label format from the fields "
-        f"({', '.join(sorted(row)) or 'none'}); pass the format explicitly",
+        f"cannot tell the label format from the columns found ({found}); the accepted "
+        f"layouts are: {'; '.join(ACCEPTED_LAYOUTS)}; or name the format (--human-format)",
         path=str(path),
         line=line,
     )
@@ -91,7 +142,9 @@ def load_human_labels(path: str | Path, *, format: LabelFormat = "auto") -> Huma
         path: a JSONL, JSON, CSV or Parquet file.
         format: ``pairs`` or ``scores`` (the simple format above), ``mtbench`` (MT-Bench
             human judgments), ``arena`` (Chatbot Arena battles), ``alpaca_eval``
-            (annotations) or ``auto``, which tells them apart by the first row's fields.
+            (annotations), ``text_pairs`` or ``llmbar`` (labels with their own texts, see
+            :mod:`judgekit.inputs.text_labels`) or ``auto``, which tells them apart by the
+            first row's fields.
 
     Raises:
         InputError: the file is malformed, a field is missing or a winner is unknown; the
@@ -102,10 +155,13 @@ def load_human_labels(path: str | Path, *, format: LabelFormat = "auto") -> Huma
     if not rows:
         raise InputError("no labels in the file", path=str(p))
     kind = _sniff(rows[0][1], path=p, line=rows[0][0]) if format == "auto" else format
+    if kind in TEXT_LAYOUTS:
+        text = text_labels_from_rows(rows, layout=TEXT_LAYOUTS[kind], path=p)
+        return HumanLabels(text.pairs, empty_scores(), str(p), outputs=text.outputs, layout=kind)
     if kind == "pairs":
-        return HumanLabels(_pairs_from_rows(rows, path=p), empty_scores(), str(p))
+        return HumanLabels(_pairs_from_rows(rows, path=p), empty_scores(), str(p), layout=kind)
     if kind == "scores":
-        return HumanLabels(empty_pairs(), _scores_from_rows(rows, path=p), str(p))
+        return HumanLabels(empty_pairs(), _scores_from_rows(rows, path=p), str(p), layout=kind)
     if kind == "mtbench":
         from judgekit.inputs.formats.mtbench import read_mtbench_human_judgments
 
@@ -128,7 +184,7 @@ def load_human_labels(path: str | Path, *, format: LabelFormat = "auto") -> Huma
         )[HUMAN_LABEL_COLUMNS]
     else:
         raise InputError(f"unknown label format {kind!r}; use one of {', '.join(LABEL_FORMATS)}")
-    return HumanLabels(pairs.reset_index(drop=True), empty_scores(), str(p))
+    return HumanLabels(pairs.reset_index(drop=True), empty_scores(), str(p), layout=kind)
 
 
 def _pairs_from_rows(rows: list[tuple[int, dict[str, Any]]], *, path: Path) -> pd.DataFrame:

@@ -8,7 +8,9 @@ Accepted column names (first match wins):
 - prompt: ``prompt``, ``instruction``, ``question``, ``turns`` (first turn);
 - model: ``model``, ``generator``, ``model_id`` (absent: the file's stem);
 - output: ``output``, ``response``, ``answer``, ``completion``;
-- optional ``reference`` and ``category``.
+- optional ``reference`` and ``category``;
+- multi-turn conversations: ``messages`` (OpenAI chat format) or MT-Bench's ``choices``
+  with the question's ``turns`` (see :mod:`judgekit.inputs.conversation`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import hashlib
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from judgekit.errors import InputError
+from judgekit.inputs.conversation import check_same_conversation, read_conversation, split_reference
 from judgekit.inputs.tabular import Row, is_missing, read_rows
 from judgekit.types import Candidate, Item
 
@@ -87,9 +90,19 @@ class OutputSet:
         for pid in sorted(self.items):
             item = self.items[pid]
             h.update(repr((pid, item.prompt, item.reference)).encode())
+            if item.turns:
+                # Only multi-turn items add to the hash, so single-turn run ids stay as they were.
+                h.update(repr((item.turns, item.reference_turns)).encode())
         for cand in sorted(self.candidates, key=lambda c: (c.prompt_id, c.model)):
             h.update(repr((cand.prompt_id, cand.model, cand.output)).encode())
+            if cand.turns:
+                h.update(repr(cand.turns).encode())
         return h.hexdigest()
+
+    @property
+    def multi_turn(self) -> bool:
+        """Whether any prompt is a conversation of more than one turn."""
+        return any(item.turns for item in self.items.values())
 
 
 def _pick(row: Row, keys: Sequence[str]) -> tuple[str | None, Any]:
@@ -145,6 +158,10 @@ def normalise_rows(
     out: list[tuple[Source, Item, Candidate]] = []
     limit = max_text_chars()
     for source, row in rows:
+        conversation = read_conversation(row, path=source.path, line=source.line)
+        if conversation is not None:
+            # The first turn stands in for prompt and output; later turns ride along below.
+            row = {**row, "prompt": conversation.user[0], "output": conversation.assistant[0]}
         prompt_key, prompt = _pick(row, PROMPT_KEYS)
         output_key, output = _pick(row, OUTPUT_KEYS)
         missing = [
@@ -196,7 +213,10 @@ def normalise_rows(
             )
         model_name = default_model if model_key is None else model
         model_name = _as_text(model_name, column=model_key or "model", source=source).strip()
-        reference = row.get("reference")
+        n_turns = conversation.n_turns if conversation is not None else 1
+        reference, reference_turns = split_reference(
+            row.get("reference"), n_turns=n_turns, path=source.path, line=source.line
+        )
         category = row.get("category")
         item = Item(
             prompt_id=prompt_id,
@@ -204,9 +224,14 @@ def normalise_rows(
             reference=None if is_missing(reference) else str(reference),
             category=None if is_missing(category) else str(category),
         )
-        out.append(
-            (source, item, Candidate(prompt_id=prompt_id, model=model_name, output=output_text))
-        )
+        cand = Candidate(prompt_id=prompt_id, model=model_name, output=output_text)
+        if conversation is not None and n_turns > 1:
+            for k, text in enumerate(conversation.user + conversation.assistant):
+                column = f"turn {k % n_turns + 1} ({'user' if k < n_turns else 'assistant'})"
+                _check_length(text, column=column, source=source, limit=limit)
+            item = replace(item, turns=conversation.user, reference_turns=reference_turns)
+            cand = replace(cand, turns=conversation.assistant)
+        out.append((source, item, cand))
     if not out:
         raise InputError("no rows found", path=origin)
     return out
@@ -257,6 +282,15 @@ def load_outputs(inputs: Sequence[str | Path | pd.DataFrame]) -> OutputSet:
             raise InputError(
                 f"prompt_id {item.prompt_id!r} has a different prompt text than at "
                 f"{item_source[item.prompt_id]}",
+                path=source.path,
+                line=source.line,
+            )
+        else:
+            check_same_conversation(
+                known,
+                item,
+                model=cand.model,
+                first_seen=str(item_source[item.prompt_id]),
                 path=source.path,
                 line=source.line,
             )

@@ -22,11 +22,16 @@ from judgekit.errors import ConfigError
 
 @dataclass(frozen=True, order=True)
 class Comparison:
-    """One comparison to judge; ``model_a`` and ``model_b`` are in canonical order."""
+    """One comparison to judge; ``model_a`` and ``model_b`` are in canonical order.
+
+    ``turn`` is the conversation turn judged: 1 for a single-turn prompt; turn N of a
+    multi-turn prompt is judged with turns 1..N in view.
+    """
 
     prompt_id: str
     model_a: str
     model_b: str
+    turn: int = 1
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ How far can a judge be trusted? The figures here answer that in four groups:
   across the judges of a panel;
 - **biases** ("Benchmarking Cognitive Biases in LLMs as Evaluators", Koo et al. 2023; "Style
   over Substance", Feuer et al. 2024; "Dissecting Human and LLM Preferences", Li et al. 2024):
-  P(prefer the longer answer), a length-controlled win rate (a logistic GLM in the style of
-  AlpacaEval LC, Dubois et al. 2024), self-preference as the DBG score ("Beyond the Surface",
+  P(prefer the longer answer), AlpacaEval's length-controlled win rate (its per-model
+  logistic GLM, Dubois et al. 2024), self-preference as the DBG score ("Beyond the Surface",
   Chen et al. 2025), and preference for lists and markdown;
 - **operations**: parse failures, latency, tokens and cost.
 

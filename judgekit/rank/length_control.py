@@ -1,8 +1,9 @@
-"""Length-controlled win rates against a baseline: a logistic model of the judge's preference
-with the length difference as a covariate, read at zero length difference.
+"""AlpacaEval's length-controlled win rates against a baseline, for any judgekit run.
 
-Kept in the rank layer because the peer readers (AlpacaEval leaderboards) and the
-judge-quality report both compute it.
+The comparisons with the baseline become AlpacaEval preferences and each model gets
+AlpacaEval's own GLM (:mod:`judgekit.rank.peers.alpaca_eval`), so that every figure called
+"LC" in judgekit is AlpacaEval's.  Kept in the rank layer because the peer readers
+(AlpacaEval leaderboards) and the judge-quality report both compute it.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
-from scipy import optimize
 
-FloatArray = NDArray[np.float64]
+from judgekit.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -24,84 +23,77 @@ class LengthControl:
     table: pd.DataFrame
     """Per model: model, n, win_rate, lc_win_rate (shares in [0, 1])."""
     length_coef: float
-    """β of ``tanh(Δlen/σ)`` in the GLM: > 0 means the judge rewards the longer answer."""
+    """Mean over models of the GLM's ``tanh(Δlen/σ)`` slope, signed so that > 0 means the
+    judge rewards the longer answer."""
+
+
+#: Fewest models against the baseline for which instruction difficulty is estimated.
+MIN_MODELS_FOR_DIFFICULTY = 5
 
 
 def length_controlled_win_rates(
-    comparisons: pd.DataFrame, *, reg: float = 0.01, max_iter: int = 500
+    comparisons: pd.DataFrame, *, baseline: str | None = None
 ) -> LengthControl:
-    """Length-controlled win rates from a logistic GLM, in the style of AlpacaEval LC.
+    """AlpacaEval's length-controlled win rates (Dubois et al. 2024) against one baseline.
 
-    The GLM (Dubois et al. 2024, "Length-Controlled AlpacaEval") regresses the judged score
-    of model_a on model identity and the normalised length difference::
-
-        logit P(a beats b) = θ_a − θ_b + β · tanh(Δ / σ),   Δ = len_a − len_b,  σ = std(Δ)
-
-    fitted by penalised maximum likelihood with a fractional response (``win_a + tie/2``,
-    so soft and tied outcomes count as they are). The length-controlled win rate of a model
-    is its mean predicted score over the comparisons it took part in, with the length term
-    set to 0: how often it would win if both answers were equally long. AlpacaEval fits a
-    separate GLM per model against one baseline, with a per-model length slope and an
-    instruction-difficulty term; this fit shares one β across all models (the judge's length
-    sensitivity) and works on any comparison graph, all-pairs included.
+    Every comparison with the baseline becomes an AlpacaEval preference (the other
+    model's score ``win + tie/2``); each model then gets AlpacaEval's own GLM,
+    :func:`judgekit.rank.peers.alpaca_eval.length_controlled`: a per-model logistic
+    regression on ``tanh`` of the standardised length difference and the instruction
+    difficulty, predicted at equal length.  Instruction difficulty is estimated jointly
+    over the models (:func:`~judgekit.rank.peers.alpaca_eval.instruction_difficulty`)
+    when at least :data:`MIN_MODELS_FOR_DIFFICULTY` models faced the baseline; with fewer,
+    per-instruction effects would only echo each verdict, so the term is left out.
 
     Args:
-        comparisons: model_a, model_b, win_a, tie, len_a, len_b and an optional weight.
-        reg: L2 penalty on all coefficients, in comparisons; it keeps the fit finite when
-            a model wins or loses everything.
-        max_iter: iteration cap of the L-BFGS solver.
+        comparisons: model_a, model_b, win_a, win_b, tie, len_a, len_b, and prompt_id when
+            instructions are to be told apart (else every row is its own instruction).
+        baseline: the model every other is measured against; by default the one in the
+            most comparisons (among equals, the last by name).
     """
+    from judgekit.rank.peers import alpaca_eval as peer
+
     frame = comparisons.reset_index(drop=True)
-    models = sorted(set(frame["model_a"]) | set(frame["model_b"]))
-    index = {m: k for k, m in enumerate(models)}
-    a = frame["model_a"].map(index).to_numpy()
-    b = frame["model_b"].map(index).to_numpy()
-    y = (frame["win_a"] + 0.5 * frame["tie"]).to_numpy(dtype=float)
-    w = frame["weight"].to_numpy(dtype=float) if "weight" in frame else np.ones(len(frame))
-    delta = (frame["len_a"] - frame["len_b"]).to_numpy(dtype=float)
-    sigma = float(delta.std())
-    x = np.tanh(delta / sigma) if sigma > 0 else np.zeros_like(delta)
-    k = len(models)
-
-    def loss(params: FloatArray) -> tuple[float, FloatArray]:
-        theta, beta = params[:k], params[k]
-        eta = theta[a] - theta[b] + beta * x
-        # log(1 + e^η) − y·η is the fractional-response logistic loss, stable via logaddexp.
-        value = float(np.sum(w * (np.logaddexp(0.0, eta) - y * eta)))
-        resid = w * (_sigmoid(eta) - y)
-        grad = np.zeros(k + 1)
-        np.add.at(grad, a, resid)
-        np.add.at(grad, b, -resid)
-        grad[k] = float(np.sum(resid * x))
-        return value + 0.5 * reg * float(params @ params), grad + reg * params
-
-    fit = optimize.minimize(
-        loss, np.zeros(k + 1), jac=True, method="L-BFGS-B", options={"maxiter": max_iter}
-    )
-    theta, beta = fit.x[:k], float(fit.x[k])
-    controlled = _sigmoid(theta[a] - theta[b])
-    long = pd.DataFrame(
+    if baseline is None:
+        counts = pd.concat([frame["model_a"], frame["model_b"]]).value_counts()
+        top = counts[counts == counts.max()].index
+        baseline = str(sorted(map(str, top))[-1])
+    a_is_base = (frame["model_a"] == baseline).to_numpy()
+    keep = a_is_base | (frame["model_b"] == baseline).to_numpy()
+    if not keep.any():
+        raise ConfigError(f"no comparison involves the baseline {baseline!r}")
+    f, base_first = frame[keep], a_is_base[keep]
+    score_b = (f["win_b"] + 0.5 * f["tie"]).to_numpy(dtype=float)
+    key = f["prompt_id"].astype(str) if "prompt_id" in f else pd.Series(f.index.astype(str))
+    annotations = pd.DataFrame(
         {
-            "model": np.concatenate([frame["model_a"], frame["model_b"]]),
-            "score": np.concatenate([y, 1.0 - y]),
-            "lc": np.concatenate([controlled, 1.0 - controlled]),
-            "w": np.concatenate([w, w]),
+            "model": np.where(base_first, f["model_b"], f["model_a"]).astype(str),
+            "baseline": baseline,
+            "instruction": key.to_numpy(),
+            "position": pd.factorize(key)[0],
+            "preference": 1.0 + np.where(base_first, score_b, 1.0 - score_b),
+            "len_1": np.where(base_first, f["len_a"], f["len_b"]).astype(float),
+            "len_2": np.where(base_first, f["len_b"], f["len_a"]).astype(float),
         }
     )
-    rows = []
-    for model, group in long.groupby("model", sort=True):
-        total = float(group["w"].sum())
+    many = annotations["model"].nunique() >= MIN_MODELS_FOR_DIFFICULTY
+    difficulty = (
+        peer.instruction_difficulty(annotations)
+        if many
+        else pd.Series(0.0, index=pd.Index(annotations["instruction"].unique()))
+    )
+    rows, slopes = [], []
+    for model, group in annotations.groupby("model", sort=True):
+        lc = peer.length_controlled(group, difficulty)
+        # AlpacaEval's Δ is baseline minus model: a judge that rewards length has w_len < 0.
+        slopes.append(-lc["w_len"])
         rows.append(
             {
                 "model": model,
                 "n": len(group),
-                "win_rate": float((group["score"] * group["w"]).sum() / total),
-                "lc_win_rate": float((group["lc"] * group["w"]).sum() / total),
+                "win_rate": float(np.nanmean(group["preference"] - 1.0)),
+                "lc_win_rate": lc["length_controlled_winrate"] / 100,
             }
         )
-    return LengthControl(pd.DataFrame(rows), beta)
-
-
-def _sigmoid(x: FloatArray) -> FloatArray:
-    out: FloatArray = np.exp(-np.logaddexp(0.0, -x))
-    return out
+    rows.append({"model": baseline, "n": int(keep.sum()), "win_rate": 0.5, "lc_win_rate": 0.5})
+    return LengthControl(pd.DataFrame(rows), float(np.nanmean(slopes)))

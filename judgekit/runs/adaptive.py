@@ -27,6 +27,7 @@ from judgekit.plan.adaptive import (
 )
 from judgekit.rank import PairwiseData
 from judgekit.runs.options import CompareOptions
+from judgekit.runs.turns import refuse_multi_turn
 
 if TYPE_CHECKING:
     from judgekit.runs.records import CompareResult, OutputsArg
@@ -93,6 +94,7 @@ def run_adaptive(
         raise ConfigError(f"the adaptive budget must be >= 1 comparison, got {budget}")
     opts = options or CompareOptions()
     data = api.load_comparable(outputs)
+    refuse_multi_turn(data, feature="--schedule adaptive")
     judge_obj = get_judge(judge, options=judge_options) if isinstance(judge, str) else judge
     size = batch or max(MIN_BATCH, judge_obj.batch_size)
     if size < 1:

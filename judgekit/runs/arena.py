@@ -44,6 +44,7 @@ from judgekit.runs.listwise import json_or_none, listwise_board, ranking_outcome
 from judgekit.runs.progress import make_progress
 from judgekit.runs.records import input_tables, result_json
 from judgekit.runs.runner import EMPTY_STATS, ExecutionStats, execute
+from judgekit.runs.turns import refuse_multi_turn
 from judgekit.store import arena_queries
 from judgekit.store.db import Store, open_store
 
@@ -106,6 +107,7 @@ def _arena_inputs(config: ArenaConfig) -> OutputSet:
     and key as well as the output file and line at fault."""
     try:
         data = load_outputs(config.candidate_files())
+        refuse_multi_turn(data, feature="`judgekit arena`")
     except InputError as exc:
         raise ConfigError(f"{config.where('candidates')}: {exc}") from None
     prompts = config.prompt_file()

@@ -52,6 +52,7 @@ from judgekit.runs.grade import (
 )
 from judgekit.runs.progress import make_progress
 from judgekit.runs.runner import ExecutionStats, execute
+from judgekit.runs.turns import refuse_multi_turn
 from judgekit.store.db import Store, open_store
 from judgekit.types import Candidate, Item, Outcome
 
@@ -397,6 +398,7 @@ def checklist(
         {**(options or ChecklistOptions()).model_dump(), **overrides}
     )
     data = load_scored_outputs(outputs)
+    refuse_multi_turn(data, feature="`judgekit checklist`")
     given = _given_checklists(checklists, items=data.items) if checklists is not None else None
     judge_obj = resolve_judge(judge, judge_options)
     writer = judge_obj if generator is None else resolve_judge(generator, judge_options)

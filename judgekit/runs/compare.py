@@ -35,6 +35,13 @@ from judgekit.runs.records import (
     verdict_rows,
 )
 from judgekit.runs.runner import EMPTY_STATS, ExecutionStats, execute
+from judgekit.runs.turns import (
+    add_turn_columns,
+    n_turns,
+    per_turn_boards,
+    turn_method,
+    with_later_turns,
+)
 from judgekit.store.db import Store, open_store
 
 log = logging.getLogger("judgekit")
@@ -96,6 +103,8 @@ def compare(
     comparisons = plan_comparisons(
         {pid: list(c) for pid, c in by_prompt.items()}, schedule=schedule, seed=opts.seed
     )
+    # Every later turn of a conversation is one more comparison of the same pair.
+    comparisons = with_later_turns(comparisons, data.items)
     judge_obj = get_judge(judge, options=judge_options) if isinstance(judge, str) else judge
     mode = opts.verdict
     if mode == "auto":
@@ -114,7 +123,12 @@ def compare(
         store.create_run(kind="compare", config=config, run_id=run_id)
         empty = pd.DataFrame()
         store.replace_rows(
-            run_id, {**input_tables(run_id, data), "verdicts": empty, "outcomes": empty}
+            run_id,
+            {
+                **add_turn_columns(input_tables(run_id, data), data),
+                "verdicts": empty,
+                "outcomes": empty,
+            },
         )
         try:
             frame, verdicts, exec_stats, parse_failures = _judge_in_chunks(
@@ -132,15 +146,28 @@ def compare(
             store.finish_run(run_id, status="interrupted")
             raise
         started = time.perf_counter()
-        board = build_leaderboard(
-            frame, models=data.models, ties=opts.ties, bootstrap=opts.bootstrap, seed=opts.seed
-        )
+
+        def rank(rows: pd.DataFrame) -> pd.DataFrame:
+            return build_leaderboard(
+                rows, models=data.models, ties=opts.ties, bootstrap=opts.bootstrap, seed=opts.seed
+            )
+
+        board = rank(frame)
         store.write_ratings(run_id=run_id, method="bt", frame=board)
+        boards = per_turn_boards(frame, rank)
+        for turn, turn_board in boards.items():
+            store.write_ratings(run_id=run_id, method=turn_method("bt", turn), frame=turn_board)
         stats = run_summary(frame, parse_failures, exec_stats, len(data.skipped_prompts))
+        stats["turns"] = n_turns(data)
         stats["ranking_seconds"] = round(time.perf_counter() - started, 3)
         store.finish_run(run_id, stats=stats)
     return CompareResult(
-        run_id=run_id, leaderboard=board, outcomes=frame, verdicts=verdicts, stats=stats
+        run_id=run_id,
+        leaderboard=board,
+        outcomes=frame,
+        verdicts=verdicts,
+        stats=stats,
+        turn_leaderboards=boards,
     )
 
 
@@ -215,9 +242,12 @@ def _judge_in_chunks(
             parse_failures += sum(v.status == "parse_error" for v in verdicts)
             hashes = [r.hash_for(judge.id) for r in requests]
             verdict_frame = verdict_rows(run_id, planned, verdicts, hashes)
+            verdict_frame["turn"] = [p.comparison.turn for p in planned]
             outcomes = outcomes_frame(
                 combine_verdicts(planned, verdicts, disagreement=opts.disagreement)
             )
+            # combine_verdicts keeps the comparisons in their order of first appearance.
+            outcomes["turn"] = [c.turn for c in dict.fromkeys(p.comparison for p in planned)]
             store.append_rows(
                 {"verdicts": verdict_frame, "outcomes": outcomes.assign(run_id=run_id)}
             )

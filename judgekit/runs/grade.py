@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from judgekit.errors import ConfigError, InputError
+from judgekit.inputs.conversation import check_same_conversation
 from judgekit.inputs.outputs import (
     OutputSet,
     Source,
@@ -36,11 +37,14 @@ from judgekit.protocols.pointwise import (
     plan_feedback_scores,
     plan_score_requests,
 )
+from judgekit.protocols.turns import plan_turn_scores
+from judgekit.rank.leaderboard import ci_aware_rank
 from judgekit.rubrics.loader import LoadedRubric, load_rubric
 from judgekit.rubrics.model import GradeOptions, Rubric
 from judgekit.rubrics.parse import Parsed, ParseFailure, feedback_text, parse_score, parse_scores
 from judgekit.runs.progress import make_progress
 from judgekit.runs.runner import ExecutionStats, execute
+from judgekit.runs.turns import add_turn_columns, n_turns, per_turn_boards, turn_method, turn_rows
 from judgekit.store.db import Store, open_store
 from judgekit.types import Candidate, Item, JudgeResponse
 
@@ -98,6 +102,14 @@ def load_scored_outputs(outputs: OutputsArg) -> OutputSet:
                 path=source.path,
                 line=source.line,
             )
+        check_same_conversation(
+            known,
+            item,
+            model=cand.model,
+            first_seen=str(first_seen[item.prompt_id]),
+            path=source.path,
+            line=source.line,
+        )
         candidates.append(cand)
     return OutputSet(items=items, candidates=candidates, sources=names)
 
@@ -169,9 +181,10 @@ def mean_leaderboard(
         bootstrap: resamples of the prompts (with replacement, seeded); 0 for no CIs.
 
     Returns:
-        Long frame: criterion, rank, model, score, ci_low, ci_high, n, failures.
-        Every bootstrap resample redraws the prompts once for all criteria and models, so
-        the overall CI reflects the criteria's correlation.
+        Long frame: criterion, rank, model, score, ci_low, ci_high, n, failures, best
+        first. The rank is CI-aware (:func:`judgekit.rank.ci_aware_rank`). Every bootstrap
+        resample redraws the prompts once for all criteria and models, so the overall CI
+        reflects the criteria's correlation.
     """
     criteria = list(weights)
     prompts = sorted(scores["prompt_id"].unique()) if len(scores) else []
@@ -251,11 +264,15 @@ def mean_leaderboard(
                 "failures": fails.astype(int),
             }
         )
-        # Models without a usable score rank last, so the rank column stays an integer.
-        frame["rank"] = (
-            frame["score"].rank(ascending=False, method="min", na_option="bottom").astype(int)
+        # CI-aware, as every board: models whose intervals overlap share a rank. Without
+        # CIs (bootstrap 0) the means alone order the models; a model without a usable score
+        # ranks last, so the rank column stays an integer.
+        frame["rank"] = ci_aware_rank(frame["ci_low"], frame["ci_high"], rating=frame["score"])
+        rows.append(
+            frame.sort_values(
+                ["rank", "score", "model"], ascending=[True, False, True], na_position="last"
+            )
         )
-        rows.append(frame.sort_values(["rank", "model"], na_position="last"))
     long = pd.concat(rows, ignore_index=True)
     return long[["criterion", "rank", "model", "score", "ci_low", "ci_high", "n", "failures"]]
 
@@ -270,8 +287,11 @@ def wide_leaderboard(long: pd.DataFrame, *, criteria: Sequence[str]) -> pd.DataF
     return overall
 
 
-def write_mean_ratings(store: Store, run_id: str, long: pd.DataFrame, *, prefix: str) -> None:
-    """Store each criterion's means as ratings of method ``<prefix>:<criterion>``."""
+def write_mean_ratings(
+    store: Store, run_id: str, long: pd.DataFrame, *, prefix: str, turn: int | None = None
+) -> None:
+    """Store each criterion's means as ratings of method ``<prefix>:<criterion>``, with
+    ``@turn<k>`` appended for one turn's means (:func:`judgekit.runs.turns.turn_method`)."""
     for name, frame in long.groupby("criterion", sort=False):
         rows = frame.rename(columns={"score": "rating"})
         rows = rows[rows["rating"].notna()]
@@ -279,7 +299,7 @@ def write_mean_ratings(store: Store, run_id: str, long: pd.DataFrame, *, prefix:
             continue
         store.write_ratings(
             run_id=run_id,
-            method=f"{prefix}:{name}",
+            method=turn_method(f"{prefix}:{name}", turn),
             frame=rows[["model", "rating", "ci_low", "ci_high", "rank", "n"]],
         )
 
@@ -305,15 +325,21 @@ class GradeResult:
     criteria: pd.DataFrame
     scores: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
+    turn_leaderboards: dict[int, pd.DataFrame] = field(default_factory=dict)
+    """For multi-turn outputs, one board per turn (MT-Bench's first and second turn);
+    ``leaderboard`` averages every (prompt, turn) score."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        payload = {
             "run_id": self.run_id,
             "rubric": self.rubric,
             "leaderboard": json.loads(self.leaderboard.to_json(orient="records")),
             "criteria": json.loads(self.criteria.to_json(orient="records")),
             "stats": self.stats,
         }
+        if self.turn_leaderboards:
+            payload["per_turn"] = turn_rows(self.turn_leaderboards)
+        return payload
 
 
 def score_mode(rubric: Rubric, judge: Judge, options: GradeOptions) -> ScoreMode:
@@ -360,6 +386,7 @@ def _score_rows(
                 {
                     "prompt_id": call.prompt_id,
                     "model": call.model,
+                    "turn": call.turn,
                     "criterion": criterion.id,
                     "score": parsed.value if isinstance(parsed, Parsed) else np.nan,
                     "status": "ok" if isinstance(parsed, Parsed) else parsed.status,
@@ -384,6 +411,14 @@ def _run_scoring(
     progress: bool,
 ) -> tuple[pd.DataFrame, list[ExecutionStats]]:
     planned = plan_score_requests(
+        data.candidates,
+        items=data.items,
+        rubric=rubric,
+        mode=mode,
+        max_tokens=options.feedback_tokens,
+    )
+    # Later turns of conversations are graded with the whole conversation up to them.
+    planned += plan_turn_scores(
         data.candidates,
         items=data.items,
         rubric=rubric,
@@ -471,7 +506,7 @@ def grade(
     store = open_store(db)
     with store, store.writer_lock():
         store.create_run(kind="grade", config=config, run_id=run_id)
-        store.replace_rows(run_id, input_tables(run_id, data))
+        store.replace_rows(run_id, add_turn_columns(input_tables(run_id, data), data))
         try:
             frame, stages = _run_scoring(
                 data,
@@ -486,15 +521,23 @@ def grade(
             store.finish_run(run_id, status="interrupted")
             raise
         started = time.perf_counter()
-        long = mean_leaderboard(
-            frame,
-            models=data.models,
-            weights={c.id: c.weight for c in loaded.rubric.criteria},
-            bootstrap=opts.bootstrap,
-            seed=opts.seed,
-        )
+        weights = {c.id: c.weight for c in loaded.rubric.criteria}
+
+        def rank(rows: pd.DataFrame) -> pd.DataFrame:
+            return mean_leaderboard(
+                _turn_units(rows),
+                models=data.models,
+                weights=weights,
+                bootstrap=opts.bootstrap,
+                seed=opts.seed,
+            )
+
+        long = rank(frame)
         store.replace_rows(run_id, {"scores": _stored_scores(run_id, frame)})
         write_mean_ratings(store, run_id, long, prefix="mean")
+        turn_longs = per_turn_boards(frame, rank)
+        for turn, turn_long in turn_longs.items():
+            write_mean_ratings(store, run_id, turn_long, prefix="mean", turn=turn)
         stats = {
             "responses": len(data.candidates),
             "scores": int(len(frame)),
@@ -502,6 +545,7 @@ def grade(
             "parse_failures": int((frame["status"] == "parse_error").sum()),
             "judge_errors": int((frame["status"] == "judge_error").sum()),
             "mode": mode,
+            "turns": n_turns(data),
             **exec_summary(*stages),
             "ranking_seconds": round(time.perf_counter() - started, 3),
         }
@@ -513,7 +557,23 @@ def grade(
         criteria=long,
         scores=frame,
         stats=stats,
+        turn_leaderboards={
+            turn: wide_leaderboard(turn_long, criteria=criteria_ids)
+            for turn, turn_long in turn_longs.items()
+        },
     )
+
+
+def _turn_units(scores: pd.DataFrame) -> pd.DataFrame:
+    """Scores keyed by (prompt, turn) when they hold several turns of one prompt.
+
+    The mean over all turns is then MT-Bench's average over every (question, turn) grade,
+    and the bootstrap resamples those units.
+    """
+    if "turn" not in scores or scores["turn"].nunique() < 2:
+        return scores
+    unit = scores["prompt_id"].astype(str) + "@turn" + scores["turn"].astype(str)
+    return scores.assign(prompt_id=unit)
 
 
 def _stored_scores(run_id: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -522,6 +582,7 @@ def _stored_scores(run_id: str, frame: pd.DataFrame) -> pd.DataFrame:
             "run_id": run_id,
             "prompt_id": frame["prompt_id"],
             "model": frame["model"],
+            "turn": frame["turn"].astype(int),
             "criterion": frame["criterion"],
             "score": frame["score"].astype(float),
             "distribution": [None if d is None else json.dumps(d) for d in frame["distribution"]],

@@ -46,6 +46,7 @@ from judgekit.runs.progress import make_progress
 from judgekit.runs.records import CompareResult, OutputsArg, input_tables, load_comparable
 from judgekit.runs.runner import EMPTY_STATS, ExecutionStats, execute
 from judgekit.runs.sorting import BestOfNResult, rank_best_of_n
+from judgekit.runs.turns import refuse_multi_turn
 from judgekit.store.db import Store, open_store
 from judgekit.types import Candidate, Outcome
 
@@ -203,6 +204,7 @@ def compare_listwise(
     opts = (options or ListwiseOptions()).model_copy(update=overrides)
     opts = ListwiseOptions.model_validate(opts.model_dump())
     data = load_comparable(outputs)
+    refuse_multi_turn(data, feature="--protocol listwise")
     k = _list_size(opts.k, data.models)
     by_prompt = data.by_prompt()
     lists = plan_lists({p: list(c) for p, c in by_prompt.items()}, k=k, seed=opts.seed)

@@ -55,6 +55,7 @@ from judgekit.runs.records import (
     verdict_rows,
 )
 from judgekit.runs.runner import EMPTY_STATS, ExecutionStats, execute
+from judgekit.runs.turns import refuse_multi_turn
 from judgekit.store.db import Store, open_store
 from judgekit.types import JudgeRequest, JudgeResponse
 
@@ -334,6 +335,7 @@ def compare_panel(
     if pool not in POOL_RULES:
         raise ConfigError(f"unknown pooling rule {pool!r}; use mean or majority")
     data = load_outputs(output_list(outputs))
+    refuse_multi_turn(data, feature="a judge panel")
     judge_objs = [get_judge(j, options=judge_options) if isinstance(j, str) else j for j in judges]
     members = panel_members(judge_objs, repeats=repeats)
     comparisons = plan_comparisons(

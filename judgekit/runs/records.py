@@ -23,6 +23,7 @@ from judgekit.protocols.debias import combine_orders
 from judgekit.protocols.pairwise import PlannedCall
 from judgekit.runs.options import CompareOptions
 from judgekit.runs.runner import ExecutionStats
+from judgekit.runs.turns import turn_rows
 from judgekit.types import Outcome, Verdict
 
 log = logging.getLogger("judgekit")
@@ -39,9 +40,14 @@ class CompareResult:
     outcomes: pd.DataFrame
     verdicts: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
+    turn_leaderboards: dict[int, pd.DataFrame] = field(default_factory=dict)
+    """For multi-turn outputs, one board per turn; ``leaderboard`` pools all turns."""
 
     def to_json(self) -> dict[str, Any]:
-        return result_json(self.run_id, self.leaderboard, self.stats)
+        payload = result_json(self.run_id, self.leaderboard, self.stats)
+        if self.turn_leaderboards:
+            payload["per_turn"] = turn_rows(self.turn_leaderboards)
+        return payload
 
 
 def output_list(outputs: OutputsArg) -> list[str | Path | pd.DataFrame]:

@@ -64,8 +64,8 @@ def verdicts(store: Store, *, run_id: str) -> pd.DataFrame:
     )
     plain = _frame(
         store,
-        f"SELECT {columns} FROM verdicts WHERE run_id = ? "
-        "ORDER BY prompt_id, model_a, model_b, position_order",
+        f"SELECT {columns}, turn FROM verdicts WHERE run_id = ? "
+        "ORDER BY prompt_id, turn, model_a, model_b, position_order",
         [run_id],
     )
     if not plain.empty:

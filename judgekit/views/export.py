@@ -6,7 +6,8 @@ Export formats:
   ``ratings``);
 - ``battles``: outcomes as Chatbot Arena battles (with both conversations when the run
   stored its answers), readable by ``judgekit rank`` and arena-rank;
-- ``alpaca-eval``: outcomes as AlpacaEval ``annotations.json``;
+- ``alpaca-eval``: outcomes as AlpacaEval ``annotations.json`` (with a baseline, also its
+  ``leaderboard.csv`` beside it, computed as AlpacaEval computes it);
 - ``mtbench``: per-order verdicts as FastChat's ``gpt-4_pair.jsonl``;
 - ``arena-hard``: per-order verdicts as arena-hard-auto judgment files (needs a baseline).
 
@@ -59,7 +60,11 @@ def export_run(
         ConfigError: unknown format or table, or arena-hard without a baseline.
         StoreError: the run has nothing to export.
     """
-    from judgekit.inputs.formats.alpaca_eval import write_alpaca_eval_annotations
+    from judgekit.inputs.formats.alpaca_eval import (
+        alpaca_eval_leaderboard,
+        write_alpaca_eval_annotations,
+        write_alpaca_eval_leaderboard,
+    )
     from judgekit.inputs.formats.arena_hard import write_arena_hard_judgments
     from judgekit.inputs.formats.chatbot_arena import write_battles
     from judgekit.inputs.formats.mtbench import write_mtbench_pair_judgments
@@ -84,14 +89,28 @@ def export_run(
         answers = mq.outputs(store, run_id=run_id)
         if fmt == "battles":
             return [write_battles(outcomes.assign(judge=judge), path, outputs=answers)]
-        return [
+        written = [
             write_alpaca_eval_annotations(
                 outcomes, path, outputs=answers, baseline=baseline, annotator=judge
             )
         ]
+        if baseline:
+            # AlpacaEval keeps leaderboard.csv beside the annotations.
+            board = alpaca_eval_leaderboard(outcomes, baseline=baseline, outputs=answers)
+            written.append(
+                write_alpaca_eval_leaderboard(board, Path(path).with_name("leaderboard.csv"))
+            )
+        return written
     stored = mq.verdicts(store, run_id=run_id)
     _require(stored, run_id=run_id, what="per-order verdicts")
     verdicts = store_verdict_winners(stored).assign(judge=judge)
+    if "turn" in stored and (stored["turn"] > 1).any():
+        # A later turn of a conversation is its own judgment line, as FastChat writes it.
+        verdicts["turn"] = stored["turn"].to_numpy()
+        verdicts["prompt_id"] = [
+            pid if turn == 1 else f"{pid}-turn{turn}"
+            for pid, turn in zip(verdicts["prompt_id"], verdicts["turn"], strict=True)
+        ]
     if fmt == "mtbench":
         return [write_mtbench_pair_judgments(verdicts, path, judge=f"{judge}/pair")]
     if not baseline:

@@ -52,10 +52,10 @@ from scipy.stats import kendalltau
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
+from judgekit.plan.adaptive import Criterion, batch_rng, bt_posterior, select_pairs  # noqa: E402
 from judgekit.plan.arena import ArenaState, plan_rounds  # noqa: E402
 from judgekit.rank import PairwiseData, RankingData, bradley_terry, elo, plackett_luce  # noqa: E402
 from judgekit.rank.scale import ELO_BASE, ELO_SCALE  # noqa: E402
-from judgekit.plan.adaptive import Criterion, batch_rng, bt_posterior, select_pairs  # noqa: E402
 from judgekit.runs.sorting import PairCache, merge_sort  # noqa: E402
 
 METHODS = ("uniform", "elo", "adaptive", "arena", "sort")

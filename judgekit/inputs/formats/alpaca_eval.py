@@ -36,7 +36,7 @@ from judgekit.inputs.formats import (
     write_json,
 )
 from judgekit.inputs.outputs import prompt_id_for
-from judgekit.rank.length_control import length_controlled_win_rates
+from judgekit.rank.peers import alpaca_eval as peer
 
 LEADERBOARD_COLUMNS = [
     "win_rate",
@@ -241,15 +241,13 @@ def alpaca_eval_leaderboard(
     baseline: str,
     outputs: pd.DataFrame | None = None,
     mode: str = "community",
+    difficulty: pd.Series | None = None,
 ) -> pd.DataFrame:
     """AlpacaEval's leaderboard columns from comparisons against one baseline.
 
-    ``win_rate`` is the mean expected score against the baseline (a tie counts half), in
-    percent, with its standard error; ``discrete_win_rate`` counts wins, losses and draws
-    by label; ``avg_length`` is the mean answer length in characters;
-    ``length_controlled_winrate`` comes from
-    :func:`judgekit.rank.length_control.length_controlled_win_rates`
-    (one length slope shared across models, so ``lc_standard_error`` is left empty).
+    Each comparison becomes an AlpacaEval preference, ``1 + win_b + tie/2`` with the
+    baseline as output_1, and :func:`judgekit.rank.peers.alpaca_eval.alpaca_eval_leaderboard`
+    computes the columns as AlpacaEval does, the length-controlled win rate included.
     The baseline gets the row AlpacaEval gives it: 50 % with every example a draw.
     """
     ok = comparisons[comparisons["status"] == "ok"] if "status" in comparisons else comparisons
@@ -257,52 +255,93 @@ def alpaca_eval_leaderboard(
     if frame.empty:
         raise InputError(f"no usable comparisons against the baseline {baseline!r}")
     instructions, out_1, out_2 = _texts(frame, outputs)
-    frame = frame.assign(
-        len_a=[len(t) for t in out_1], len_b=[len(t) for t in out_2], instruction=instructions
-    )
-    lc = length_controlled_win_rates(frame).table.set_index("model")
-    rows = []
-    for model, group in frame.groupby("model_b", sort=True):
-        score = (group["win_b"] + 0.5 * group["tie"]).to_numpy(dtype=float)
-        n = len(score)
-        wins, losses = int((score > 0.5).sum()), int((score < 0.5).sum())
-        draws = n - wins - losses
-        rows.append(
-            {
-                "model": model,
-                "win_rate": 100 * float(score.mean()),
-                "standard_error": 100 * float(score.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0,
-                "n_wins": wins,
-                "n_wins_base": losses,
-                "n_draws": draws,
-                "n_total": n,
-                "discrete_win_rate": 100 * (wins + 0.5 * draws) / n,
-                "mode": mode,
-                "avg_length": int(round(group["len_b"].mean())),
-                "length_controlled_winrate": 100 * float(lc.loc[model, "lc_win_rate"]),
-                "lc_standard_error": float("nan"),
-            }
-        )
-    n_base = int(frame["prompt_id"].nunique())
-    rows.append(
+    first_seen = {pid: k for k, pid in reversed(list(enumerate(frame["prompt_id"])))}
+    annotations = pd.DataFrame(
         {
-            "model": baseline,
-            "win_rate": 50.0,
-            "standard_error": 0.0,
-            "n_wins": 0,
-            "n_wins_base": 0,
-            "n_draws": n_base,
-            "n_total": n_base,
-            "discrete_win_rate": 50.0,
-            "mode": mode,
-            "avg_length": int(round(frame.drop_duplicates("prompt_id")["len_a"].mean())),
-            "length_controlled_winrate": 50.0,
-            "lc_standard_error": float("nan"),
+            "model": frame["model_b"].astype(str),
+            "baseline": baseline,
+            "instruction": instructions,
+            "position": frame["prompt_id"].map(first_seen).astype(int),
+            "preference": 1.0 + frame["win_b"].astype(float) + 0.5 * frame["tie"].astype(float),
+            "len_1": [len(t) for t in out_1],
+            "len_2": [len(t) for t in out_2],
         }
     )
-    board = pd.DataFrame(rows, columns=["model", *LEADERBOARD_COLUMNS])
+    board = peer.alpaca_eval_leaderboard(annotations, difficulty=difficulty)
+    n_base = int(frame["prompt_id"].nunique())
+    base_len = annotations.drop_duplicates("position")["len_1"].to_numpy(dtype=float)
+    base_row = {
+        "model": baseline,
+        **peer.head_to_head(np.full(n_base, 1.5)),
+        "avg_length": int(base_len.mean()),
+        "length_controlled_winrate": 50.0,
+        "lc_standard_error": 0.0,
+    }
+    board = pd.concat([board, pd.DataFrame([base_row])], ignore_index=True)
+    board["mode"] = mode
     board = board.sort_values("length_controlled_winrate", ascending=False, kind="stable")
-    return board.reset_index(drop=True)
+    return board[["model", *LEADERBOARD_COLUMNS]].reset_index(drop=True)
+
+
+def read_alpaca_eval_preferences(path: str | Path) -> pd.DataFrame:
+    """``annotations.json`` as the long frame that AlpacaEval's metrics read.
+
+    Columns: ``model`` (generator_2), ``baseline`` (generator_1), ``instruction``,
+    ``position`` (the row's place in the file), ``preference`` (raw, NaN when the
+    annotator failed), ``len_1`` and ``len_2`` (characters of output_1 and output_2).
+
+    Raises:
+        InputError: a missing field, or a preference that is neither null, 0 nor in 1-2.
+    """
+    p = Path(path)
+    rows = []
+    for position, (line, row) in enumerate(records(p)):
+        instruction = string(row, "instruction", path=p, line=line)
+        if "preference" not in row:
+            field(row, "preference", path=p, line=line)
+        value = row.get("preference")
+        try:
+            pref = math.nan if value is None else float(value)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"preference {value!r} is not a number", path=str(p), line=line
+            ) from None
+        if not (math.isnan(pref) or pref == 0 or 1.0 <= pref <= 2.0):
+            raise InputError(
+                f"preference {pref} is outside 1-2 (1: output_1 wins, 2: output_2 wins)",
+                path=str(p),
+                line=line,
+            )
+        rows.append(
+            (
+                string(row, "generator_2", path=p, line=line),
+                string(row, "generator_1", path=p, line=line),
+                instruction,
+                position,
+                pref,
+                len(string(row, "output_1", path=p, line=line)),
+                len(string(row, "output_2", path=p, line=line)),
+            )
+        )
+    return pd.DataFrame(rows, columns=peer.ANNOTATION_COLUMNS)
+
+
+def read_instruction_difficulty(path: str | Path) -> pd.Series:
+    """AlpacaEval's ``instruction_difficulty.csv``: a row number, then the difficulty.
+
+    Row numbers are positions in the annotations files (AlpacaEval's ``index``).
+    """
+    p = Path(path)
+    out: dict[int, float] = {}
+    for line, row in records(p):
+        values = list(row.values())
+        try:
+            out[int(float(str(values[0])))] = float(str(values[-1]))
+        except (TypeError, ValueError, IndexError):
+            raise InputError(
+                "expected a row number and a difficulty", path=str(p), line=line
+            ) from None
+    return pd.Series(out, name="difficulty", dtype=float)
 
 
 def write_alpaca_eval_leaderboard(board: pd.DataFrame, path: str | Path) -> Path:
@@ -357,6 +396,8 @@ __all__ = [
     "read_alpaca_eval_annotations",
     "read_alpaca_eval_leaderboard",
     "read_alpaca_eval_outputs",
+    "read_alpaca_eval_preferences",
+    "read_instruction_difficulty",
     "write_alpaca_eval_annotations",
     "write_alpaca_eval_leaderboard",
     "write_alpaca_eval_outputs",

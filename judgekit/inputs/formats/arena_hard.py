@@ -130,6 +130,58 @@ def read_arena_hard(question_file: str | Path, answer_files: Sequence[str | Path
     return outputs_frame(rows)
 
 
+def _count(value: Any, *, name: str, path: Path, line: int) -> float:
+    """A style count: a number, or a mapping of numbers summed (``{"h1": 2, "h2": 1}``)."""
+    try:
+        if isinstance(value, dict):
+            return float(sum(float(v) for v in value.values()))
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} {value!r} is not a count", path=str(path), line=line) from None
+
+
+def read_arena_hard_answer_metadata(answer_files: Sequence[str | Path]) -> pd.DataFrame:
+    """Per answer: ``model``, ``prompt_id``, ``token_len``, ``header_count``,
+    ``list_count`` and ``bold_count``, as arena-hard's style control and ``avg_tokens``
+    read them.
+
+    Counts come from v0.1's ``conv_metadata`` (``token_len`` also from the turn) or v2.0's
+    ``metadata``; an answer without them is counted from its text by
+    :func:`judgekit.rank.style.markdown_style` (word-and-punctuation tokens, not the
+    tiktoken count arena-hard stores).
+    """
+    rows = []
+    for answer_file in answer_files:
+        apath = Path(answer_file)
+        for line, row in records(apath):
+            uid = _id(row, path=apath, line=line)
+            model = str(row.get("model") or row.get("model_id") or apath.stem)
+            meta = row.get("conv_metadata") or row.get("metadata")
+            counts: dict[str, float] = {}
+            if isinstance(meta, dict) and all(
+                k in meta for k in ("header_count", "list_count", "bold_count")
+            ):
+                for key in ("header_count", "list_count", "bold_count"):
+                    counts[key] = _count(meta[key], name=key, path=apath, line=line)
+                turn = (row.get("choices") or [{}])[0].get("turns", [{}])[0]
+                tokens = turn.get("token_len") if isinstance(turn, dict) else None
+                tokens = tokens if tokens is not None else meta.get("token_len")
+                if tokens is None:
+                    raise InputError("no token_len in the answer", path=str(apath), line=line)
+                counts["token_len"] = _count(tokens, name="token_len", path=apath, line=line)
+            else:
+                style = markdown_style(_answer(row, path=apath, line=line))
+                counts = {
+                    "token_len": float(style["length"]),
+                    "header_count": float(style["header_count"]),
+                    "list_count": float(style["list_count"]),
+                    "bold_count": float(style["bold_count"]),
+                }
+            rows.append({"model": model, "prompt_id": uid, **counts})
+    columns = ["model", "prompt_id", "token_len", "header_count", "list_count", "bold_count"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def write_arena_hard_questions(outputs: pd.DataFrame, path: str | Path) -> Path:
     """``question.jsonl`` in the v2.0 fields."""
     items = outputs.drop_duplicates("prompt_id").sort_values("prompt_id", kind="stable")

@@ -16,23 +16,28 @@
   (``model_a``, ``model_b``, ``tie``, ``tie (bothbad)``), ``judge`` (``expert_0``,
   ``author_2`` ...), ``conversation_a``, ``conversation_b`` and ``turn``.
 
-judgekit items are single prompts. Turn 1 keeps the question id as the prompt id. Turn 2 is
-judged on the whole conversation, so its prompt shows both user turns and each answer both
-assistant turns, under prompt id ``<question_id>-turn2`` (:func:`mtbench_prompt_id`).
+By default :func:`read_mtbench` keeps every turn: each row carries the conversation as an
+OpenAI ``messages`` list (and the per-turn references as a list), and ``judgekit compare``
+and ``grade`` judge turn 2 with turn 1 in view, storing verdicts per turn under the
+question id. ``turn=1`` keeps the first turn only; ``turn=2`` flattens the conversation
+into one single-turn prompt, ``Turn 1:``/``Turn 2:`` transcripts under prompt id
+``<question_id>-turn2`` (:func:`mtbench_prompt_id`), as judgment files name that turn.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from judgekit.errors import InputError
+from judgekit.inputs.conversation import conversation_messages
 from judgekit.inputs.formats import (
+    OUTPUT_COLUMNS,
     VERDICT_COLUMNS,
     claim,
     field,
@@ -85,7 +90,7 @@ def _pick_turns(turns: list[str], turn: int, *, name: str, path: Path, line: int
 
 
 def read_mtbench(
-    question_file: str | Path, answer_files: Sequence[str | Path], *, turn: int = 1
+    question_file: str | Path, answer_files: Sequence[str | Path], *, turn: int | None = None
 ) -> pd.DataFrame:
     """MT-Bench questions and model answers as an outputs frame.
 
@@ -93,12 +98,17 @@ def read_mtbench(
         question_file: ``question.jsonl``.
         answer_files: ``model_answer/<model>.jsonl`` files; the model is ``model_id``, or the
             file's stem when absent (FastChat names models by file).
-        turn: 1 judges the first turn; 2 judges the two-turn conversation.
+        turn: None keeps every turn (a ``messages`` column holds each conversation, and
+            ``reference`` the per-turn references as a list); 1 keeps the first turn only;
+            2 flattens the two-turn conversation into a single-turn transcript.
 
     Raises:
-        InputError: malformed files, missing fields, answers to unknown questions, or a model
-            answering one question twice; the message names the file and line.
+        InputError: malformed files, missing fields, answers to unknown questions, a model
+            answering one question twice, or answering a different number of turns than
+            the question has; the message names the file and line.
     """
+    if turn is None:
+        return _read_conversations(question_file, answer_files)
     if turn not in (1, 2):
         raise InputError(f"MT-Bench has turns 1 and 2, not {turn}")
     qpath = Path(question_file)
@@ -138,16 +148,91 @@ def read_mtbench(
     return outputs_frame(rows)
 
 
+def _read_conversations(
+    question_file: str | Path, answer_files: Sequence[str | Path]
+) -> pd.DataFrame:
+    """Every turn of every answer: :func:`read_mtbench` with ``turn=None``."""
+    qpath = Path(question_file)
+    questions: dict[str, dict[str, Any]] = {}
+    for line, row in records(qpath):
+        qid = string(row, "question_id", path=qpath, line=line)
+        turns = _turns(
+            field(row, "turns", path=qpath, line=line), name="turns", path=qpath, line=line
+        )
+        refs = row.get("reference")
+        questions[qid] = {
+            "turns": turns,
+            "reference": [str(r) for r in refs] if isinstance(refs, list) and refs else None,
+            "category": row.get("category"),
+        }
+    rows = []
+    seen: dict[tuple[str, str], str] = {}
+    for answer_file in answer_files:
+        apath = Path(answer_file)
+        for line, row in records(apath):
+            qid = string(row, "question_id", path=apath, line=line)
+            if qid not in questions:
+                raise InputError(f"answer to unknown question {qid}", path=str(apath), line=line)
+            model = str(row.get("model_id") or apath.stem)
+            choices = field(row, "choices", path=apath, line=line)
+            if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+                raise InputError("'choices' must be a list of objects", path=str(apath), line=line)
+            answers = _turns(
+                choices[0].get("turns"), name="choices[0].turns", path=apath, line=line
+            )
+            question = questions[qid]
+            if len(answers) != len(question["turns"]):
+                raise InputError(
+                    f"model {model!r} answers {len(answers)} turn(s) of question {qid}, which "
+                    f"has {len(question['turns'])} ({qpath})",
+                    path=str(apath),
+                    line=line,
+                )
+            prompt_id = mtbench_prompt_id(qid)
+            claim(seen, prompt_id, model, path=apath, line=line)
+            rows.append(
+                {
+                    "prompt_id": prompt_id,
+                    "prompt": question["turns"][0],
+                    "model": model,
+                    "output": answers[0],
+                    "reference": question["reference"],
+                    "category": question["category"],
+                    "messages": conversation_messages(question["turns"], answers),
+                }
+            )
+    frame = pd.DataFrame(rows, columns=[*OUTPUT_COLUMNS, "messages"])
+    return frame.sort_values(["prompt_id", "model"], kind="stable").reset_index(drop=True)
+
+
+def _conversation_of(row: Mapping[str, Any]) -> tuple[list[str], list[str]] | None:
+    """The (user, assistant) turns of an outputs row that carries ``messages``."""
+    messages = row.get("messages")
+    if hasattr(messages, "tolist"):
+        messages = messages.tolist()
+    if not isinstance(messages, list) or not messages:
+        return None
+    user = [str(m["content"]) for m in messages if m.get("role") == "user"]
+    bot = [str(m["content"]) for m in messages if m.get("role") == "assistant"]
+    return user, bot
+
+
 def write_mtbench_questions(outputs: pd.DataFrame, path: str | Path) -> Path:
-    """``question.jsonl`` from the prompts of an outputs frame (one turn per question)."""
+    """``question.jsonl`` from the prompts of an outputs frame, every turn of each."""
     items = outputs.drop_duplicates("prompt_id").sort_values("prompt_id", kind="stable")
     rows = []
     for item in items.to_dict("records"):
         qid, _ = split_prompt_id(str(item["prompt_id"]))
         row: dict[str, Any] = {"question_id": qid, "category": item.get("category") or "general"}
-        row["turns"] = [item["prompt"]]
-        if isinstance(item.get("reference"), str):
-            row["reference"] = [item["reference"]]
+        conversation = _conversation_of(item)
+        row["turns"] = conversation[0] if conversation else [item["prompt"]]
+        reference = item.get("reference")
+        if hasattr(reference, "tolist"):
+            reference = reference.tolist()
+        if isinstance(reference, str):
+            row["reference"] = [reference]
+        elif isinstance(reference, list) and reference:
+            row["reference"] = [str(r) for r in reference]
         rows.append(row)
     return write_jsonl(rows, path)
 
@@ -161,13 +246,18 @@ def write_mtbench_answers(outputs: pd.DataFrame, directory: str | Path) -> list[
                 "question_id": split_prompt_id(str(r["prompt_id"]))[0],
                 "answer_id": f"{model}:{r['prompt_id']}",
                 "model_id": model,
-                "choices": [{"index": 0, "turns": [r["output"]]}],
+                "choices": [{"index": 0, "turns": _answers(r)}],
                 "tstamp": time.time(),
             }
             for r in group.to_dict("records")
         ]
         written.append(write_jsonl(rows, Path(directory) / f"{model}.jsonl"))
     return written
+
+
+def _answers(row: Mapping[str, Any]) -> list[str]:
+    conversation = _conversation_of(row)
+    return conversation[1] if conversation else [str(row["output"])]
 
 
 def _judge_name(value: Any) -> str:
