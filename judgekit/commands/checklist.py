@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import click
 
 from judgekit.commands.common import (
     collects_judge_options,
+    judge_on_cluster,
     leaderboard_table,
     print_json,
+    ray_cluster_options,
     show_trust,
     stderr,
     stdout,
@@ -18,9 +21,11 @@ from judgekit.commands.grade import judge_backend_options, run_options, score_ta
 
 if TYPE_CHECKING:
     from judgekit.judges.base import JudgeOptions
+    from judgekit.runs.ray_exec import RayOptions
 
 
 @click.command()
+@ray_cluster_options
 @collects_judge_options
 @click.argument("outputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
@@ -79,6 +84,7 @@ def checklist(
     export_checklists: str | None,
     judge_id: str,
     judge_options: JudgeOptions,
+    ray_options: RayOptions | None,
     generator: str | None,
     verdict: str,
     max_questions: int,
@@ -117,13 +123,22 @@ def checklist(
         bootstrap=bootstrap,
         seed=seed,
     )
-    with quiet_trust_warnings():
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(quiet_trust_warnings())
+        judge = stack.enter_context(
+            judge_on_cluster(judge_id, judge_options=judge_options, ray_options=ray_options)
+        )
+        writer = None
+        if generator is not None and generator != judge_id:
+            writer = stack.enter_context(
+                judge_on_cluster(generator, judge_options=judge_options, ray_options=ray_options)
+            )
         result = run_checklist(
             list(outputs),
-            judge=judge_id,
+            judge=judge,
             db=db,
             checklists=checklists_path,
-            generator=generator,
+            generator=writer,
             options=options,
             judge_options=judge_options,
             progress=progress and not as_json,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import click
@@ -9,9 +10,11 @@ import click
 from judgekit.commands.common import (
     BATCH_SIZE_HELP,
     collects_judge_options,
+    judge_on_cluster,
     judge_opt_option,
     leaderboard_table,
     print_json,
+    ray_cluster_options,
     show_trust,
     stderr,
     stdout,
@@ -20,10 +23,14 @@ from judgekit.commands.common import (
 from judgekit.commands.turns import board_title, chosen_boards, turn_option, turn_payload
 
 if TYPE_CHECKING:
-    from judgekit.judges.base import JudgeOptions
+    from judgekit.judges.base import Judge, JudgeOptions
+    from judgekit.runs.options import CompareOptions
+    from judgekit.runs.ray_exec import RayOptions
+    from judgekit.runs.records import CompareResult
 
 
 @click.command()
+@ray_cluster_options
 @collects_judge_options
 @click.argument("outputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
@@ -181,6 +188,7 @@ def compare(
     pool: str,
     repeats: int,
     judge_options: JudgeOptions,
+    ray_options: RayOptions | None,
     protocol: str,
     k: int | None,
     permutations: int | None,
@@ -217,7 +225,6 @@ def compare(
       judgekit compare outs/*.jsonl --judge openai/my-model --base-url http://127.0.0.1:8000/v1
       judgekit compare outs/*.jsonl --judge vllm/smollm2 --judge-opt max_model_len=2048
     """
-    from judgekit.runs.compare import compare as run_compare
     from judgekit.runs.options import CompareOptions
     from judgekit.views.trust_line import quiet_trust_warnings
 
@@ -235,31 +242,26 @@ def compare(
         bootstrap=bootstrap,
         ties=ties,  # type: ignore[arg-type]
     )
-    with quiet_trust_warnings():
-        if len(judge_ids) == 1 and repeats == 1:
-            result = run_compare(
-                list(outputs),
-                judge=judge_ids[0],
-                db=db,
-                options=options,
-                judge_options=judge_options,
-                progress=progress and not as_json,
-                human=human_path,
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(quiet_trust_warnings())
+        # With --ray each judge runs as replicas on the cluster; the ids stay the same.
+        judges = [
+            stack.enter_context(
+                judge_on_cluster(j, judge_options=judge_options, ray_options=ray_options)
             )
-        else:
-            from judgekit.runs.panel import compare_panel
-
-            result = compare_panel(
-                list(outputs),
-                judges=list(judge_ids),
-                db=db,
-                pool=pool,  # type: ignore[arg-type]
-                repeats=repeats,
-                options=options,
-                judge_options=judge_options,
-                progress=progress and not as_json,
-                human=human_path,
-            )
+            for j in judge_ids
+        ]
+        result = _run(
+            judges,
+            outputs,
+            options=options,
+            judge_options=judge_options,
+            db=db,
+            pool=pool,
+            repeats=repeats,
+            progress=progress and not as_json,
+            human=human_path,
+        )
     judge_id = judge_ids[0] if len(judge_ids) == 1 else "panel: " + ", ".join(judge_ids)
     boards = chosen_boards(result.leaderboard, result.turn_leaderboards, turn)
     if as_json:
@@ -290,3 +292,42 @@ def compare(
         soft_wrap=True,
     )
     show_trust(result.trust, strict=strict, as_json=False)
+
+
+def _run(
+    judges: list[str | Judge],
+    outputs: tuple[str, ...],
+    *,
+    options: CompareOptions,
+    judge_options: JudgeOptions,
+    db: str,
+    pool: str,
+    repeats: int,
+    progress: bool,
+    human: str | None,
+) -> CompareResult:
+    """One judge: a plain run; several, or repeats: a panel."""
+    from judgekit.runs.compare import compare as run_compare
+    from judgekit.runs.panel import compare_panel
+
+    if len(judges) == 1 and repeats == 1:
+        return run_compare(
+            list(outputs),
+            judge=judges[0],
+            db=db,
+            options=options,
+            judge_options=judge_options,
+            progress=progress,
+            human=human,
+        )
+    return compare_panel(
+        list(outputs),
+        judges=judges,
+        db=db,
+        pool=pool,  # type: ignore[arg-type]
+        repeats=repeats,
+        options=options,
+        judge_options=judge_options,
+        progress=progress,
+        human=human,
+    )

@@ -13,8 +13,10 @@ from rich.table import Table
 from judgekit.commands.common import (
     BATCH_SIZE_HELP,
     collects_judge_options,
+    judge_on_cluster,
     judge_opt_option,
     print_json,
+    ray_cluster_options,
     show_trust,
     stderr,
     stdout,
@@ -24,6 +26,7 @@ from judgekit.commands.turns import board_title, chosen_boards, turn_option, tur
 
 if TYPE_CHECKING:
     from judgekit.judges.base import JudgeOptions
+    from judgekit.runs.ray_exec import RayOptions
 
 F = Callable[..., Any]
 
@@ -137,6 +140,7 @@ def score_table(
 
 
 @click.command()
+@ray_cluster_options
 @collects_judge_options
 @click.argument("outputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
@@ -168,6 +172,7 @@ def grade(
     rubric: str,
     judge_id: str,
     judge_options: JudgeOptions,
+    ray_options: RayOptions | None,
     verdict: str,
     feedback: bool,
     bootstrap: int,
@@ -204,11 +209,14 @@ def grade(
         bootstrap=bootstrap,
         seed=seed,
     )
-    with quiet_trust_warnings():
+    with (
+        quiet_trust_warnings(),
+        judge_on_cluster(judge_id, judge_options=judge_options, ray_options=ray_options) as judge,
+    ):
         result = run_grade(
             list(outputs),
             rubric=rubric,
-            judge=judge_id,
+            judge=judge,
             db=db,
             options=options,
             judge_options=judge_options,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
@@ -13,13 +13,18 @@ from rich.table import Table
 
 from judgekit.commands.common import (
     UNTRUSTED_EXIT,
+    judge_on_cluster,
     print_json,
+    ray_cluster_options,
     show_trust,
     stderr,
     stdout,
     strict_option,
 )
 from judgekit.inputs.human import LABEL_FORMATS
+
+if TYPE_CHECKING:
+    from judgekit.runs.ray_exec import RayOptions
 
 #: Figures shown as plain numbers; every other figure without a unit is a share.
 _NUMBERS = {
@@ -119,6 +124,7 @@ def _lc_table(lc: pd.DataFrame) -> Table:
 
 
 @click.command("meta")
+@ray_cluster_options
 @click.argument("outputs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option(
     "--db",
@@ -201,6 +207,7 @@ def meta(
     as_json: bool,
     strict: bool,
     progress: bool,
+    ray_options: RayOptions | None,
 ) -> None:
     """Print how far a judge can be trusted: agreement with humans, consistency, biases and
     operations.
@@ -230,6 +237,7 @@ def meta(
             injection=injection,
             base_url=base_url,
             as_json=as_json,
+            ray_options=ray_options,
         )
         return
     labels = (
@@ -256,6 +264,7 @@ def meta(
             schedule=schedule,
             base_url=base_url,
             progress=progress and not as_json,
+            ray_options=ray_options,
         )
         if as_json:
             print_json(json.loads(frame.to_json(orient="records")))
@@ -299,6 +308,7 @@ def _compare_judges(
     schedule: str,
     base_url: str | None,
     progress: bool,
+    ray_options: RayOptions | None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Judge the outputs with each judge (one run each); tabulate their reports, and return
     each judge's trust report (with the label figures) by judge id."""
@@ -309,13 +319,17 @@ def _compare_judges(
     from judgekit.views.trust_line import quiet_trust_warnings
 
     reports = {}
+    options = JudgeOptions(base_url=base_url)
     for judge_id in ids:
-        with quiet_trust_warnings():
+        with (
+            quiet_trust_warnings(),
+            judge_on_cluster(judge_id, judge_options=options, ray_options=ray_options) as judge,
+        ):
             result = compare(
                 outputs,
-                judge=judge_id,
+                judge=judge,
                 db=db,
-                judge_options=JudgeOptions(base_url=base_url),
+                judge_options=options,
                 progress=progress,
                 schedule=schedule,
                 bootstrap=0,
@@ -333,6 +347,7 @@ def _run_probe(
     injection: str,
     base_url: str | None,
     as_json: bool,
+    ray_options: RayOptions | None,
 ) -> None:
     """The injection probe: judged in a throwaway store, so --db is left alone."""
     from judgekit.judges import registry
@@ -342,10 +357,12 @@ def _run_probe(
     ids = [j.strip() for j in (judges or "").split(",") if j.strip()]
     if len(ids) != 1 or not outputs or target is None:
         raise click.UsageError("--probe needs one judge in --judges, OUTPUTS and --target MODEL")
-    judge = registry.get_judge(ids[0], options=JudgeOptions(base_url=base_url))
-    report = injection_probe(
-        list(outputs), judge=judge, target=target, suffix=INJECTIONS[injection]
-    )
+    options = JudgeOptions(base_url=base_url)
+    with judge_on_cluster(ids[0], judge_options=options, ray_options=ray_options) as judge:
+        judge_obj = registry.get_judge(judge, options=options) if isinstance(judge, str) else judge
+        report = injection_probe(
+            list(outputs), judge=judge_obj, target=target, suffix=INJECTIONS[injection]
+        )
     if report["comparisons"].eq(0).all():
         raise click.UsageError(f"--target {target!r} is not among the models in OUTPUTS")
     if as_json:

@@ -27,6 +27,7 @@ import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -44,6 +45,8 @@ logger = logging.getLogger("judgekit.judges")
 
 T = TypeVar("T")
 Call = Callable[[JudgeRequest], Awaitable[JudgeResponse]]
+Gate = Callable[[], AbstractAsyncContextManager[object]]
+"""A limit shared beyond this process (e.g. by every worker of a cluster), held per attempt."""
 
 TOP_LOGPROBS = 20
 """How many alternatives to ask for: the most that OpenAI and vLLM (by default) return."""
@@ -430,8 +433,12 @@ async def run_batch(
     max_retries: int,
     backoff: Backoff,
     key_env: str,
+    gate: Gate | None = None,
 ) -> list[JudgeResponse]:
     """Answer every request with ``call``, at most ``concurrency`` at a time, in order.
+
+    ``gate``, when given, is entered around every attempt as well: a concurrency limit that
+    many processes share, so that N workers do not multiply the rate against a provider.
 
     Each request gets up to ``max_retries`` retries on 429, 5xx, timeouts and dropped
     connections. A request that still fails, or fails in a way that a retry cannot fix,
@@ -443,6 +450,9 @@ async def run_batch(
     async def attempt(request: JudgeRequest) -> JudgeResponse:
         async with semaphore:  # held per attempt, so waiting out a backoff frees the slot
             try:
+                if gate is not None:
+                    async with gate():
+                        return await call(request)
                 return await call(request)
             except JudgeError as exc:
                 raise _scrubbed(exc, key_env) from None

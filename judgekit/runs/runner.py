@@ -9,8 +9,9 @@ transactions (at least once a second), so a killed run loses at most the batch i
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from rich.progress import Progress, TaskID
 
@@ -20,6 +21,34 @@ from judgekit.types import JudgeRequest, JudgeResponse
 
 FLUSH_EVERY_S = 1.0
 FLUSH_MAX_ROWS = 2000
+
+
+@runtime_checkable
+class StreamingJudge(Judge, Protocol):
+    """A judge that answers many batches at once and hands them back as they finish.
+
+    ``judge_stream(requests)`` yields ``(positions, responses)``: indices into ``requests``
+    and their responses, every index exactly once, in any order. A distributed judge
+    (:mod:`judgekit.runs.ray_exec`) keeps its replicas busy this way while the runner, the
+    only writer, stores each batch as it arrives.
+    """
+
+    def judge_stream(
+        self, requests: Sequence[JudgeRequest]
+    ) -> Iterator[tuple[list[int], list[JudgeResponse]]]: ...
+
+
+def _answers(
+    judge: Judge, requests: list[JudgeRequest]
+) -> Iterator[tuple[list[int], list[JudgeResponse]]]:
+    """The judge's answers batch by batch: streamed when it can, else ``batch_size`` at a time."""
+    if isinstance(judge, StreamingJudge):
+        yield from judge.judge_stream(requests)
+        return
+    chunk = max(1, judge.batch_size)
+    for offset in range(0, len(requests), chunk):
+        batch = requests[offset : offset + chunk]
+        yield list(range(offset, offset + len(batch))), judge.judge(batch)
 
 
 @dataclass(frozen=True)
@@ -75,19 +104,17 @@ def execute(
             task = progress.add_task(description, total=len(todo))
         else:
             progress.advance(task, len(requests) - len(todo))
-    chunk = max(1, judge.batch_size)
     buffer: list[CallRecord] = []
     last_flush = time.monotonic()
     failed = 0
     try:
-        for offset in range(0, len(todo), chunk):
-            batch = todo[offset : offset + chunk]
-            responses = judge.judge([r for _, r in batch])
-            if len(responses) != len(batch):
+        for positions, responses in _answers(judge, [r for _, r in todo]):
+            if len(responses) != len(positions):
                 raise RuntimeError(
                     f"judge {judge.id} returned {len(responses)} responses "
-                    f"for {len(batch)} requests"
+                    f"for {len(positions)} requests"
                 )
+            batch = [todo[i] for i in positions]
             for (h, r), resp in zip(batch, responses, strict=True):
                 buffer.append(CallRecord(h, judge.id, r, resp))
                 failed += resp.status != "ok"
