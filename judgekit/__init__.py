@@ -5,6 +5,7 @@ from judgekit.errors import (
     InputError,
     JudgeError,
     JudgekitError,
+    JudgeTrustWarning,
     MissingDependencyError,
     StoreError,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "JudgeError",
     "JudgeRequest",
     "JudgeResponse",
+    "JudgeTrustWarning",
     "JudgekitError",
     "MissingDependencyError",
     "Outcome",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -14,7 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from judgekit.judges.base import JudgeOptions
+    from judgekit.judges.base import Judge, JudgeOptions
+    from judgekit.quality.trust import TrustReport
+    from judgekit.runs.ray_exec import RayOptions
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -64,6 +67,35 @@ def api_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(api_option_list()):
         fn = option(fn)
     return fn
+
+
+#: Exit code of ``--strict`` when the trust report raised a warning (the run is stored).
+UNTRUSTED_EXIT = 3
+
+
+def strict_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--strict``: exit with code 3, after storing the run, when the judge is not trusted."""
+    return click.option(
+        "--strict",
+        is_flag=True,
+        help="Exit with code 3 (after storing the run) when the trust report raises any "
+        "warning, so that CI does not publish an untrustworthy result.",
+    )(fn)
+
+
+def show_trust(report: TrustReport | None, *, strict: bool, as_json: bool) -> None:
+    """Print the trust line and warning blocks (not with --json), then apply --strict."""
+    from judgekit.views.trust_line import print_trust
+
+    if not as_json:
+        print_trust(report, out=stdout, err=stderr)
+    if strict and report is not None and report.warnings:
+        if not as_json:
+            stderr.print(
+                f"[red]--strict: {len(report.warnings)} trust warning(s); exit code "
+                f"{UNTRUSTED_EXIT}[/red]"
+            )
+        raise click.exceptions.Exit(UNTRUSTED_EXIT)
 
 
 def judge_opt_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -145,6 +177,95 @@ def build_judge_options(
     }
     fields: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     return JudgeOptions(base_url=base_url, concurrency=concurrency, engine=engine, **fields)
+
+
+def ray_cluster_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--ray [ADDRESS]``, ``--replicas``, ``--replica-cpus``, ``--replica-gpus`` as one
+    ``ray_options`` argument (None without ``--ray``).
+
+    Put it right under ``@click.command()``, like :func:`collects_judge_options`.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any,
+        ray_address: str | None,
+        replicas: int,
+        replica_cpus: float,
+        replica_gpus: float,
+        **kwargs: Any,
+    ) -> Any:
+        ray_options = None
+        if ray_address is not None:
+            # Imported only with --ray: it imports Ray, an optional extra.
+            from judgekit.errors import ConfigError
+            from judgekit.runs.ray_exec import RayOptions
+
+            try:
+                ray_options = RayOptions(
+                    address=ray_address,
+                    replicas=replicas,
+                    replica_cpus=replica_cpus,
+                    replica_gpus=replica_gpus,
+                )
+            except ConfigError as exc:
+                raise click.BadParameter(str(exc), param_hint="'--ray'") from None
+        kwargs["ray_options"] = ray_options
+        return fn(*args, **kwargs)
+
+    options = [
+        click.option(
+            "--ray",
+            "ray_address",
+            is_flag=False,
+            flag_value="local",
+            default=None,
+            metavar="[ADDRESS]",
+            help="Judge on a Ray cluster: auto joins the running one, ray://HOST:PORT a "
+            "remote one, no value starts a local one (pip install 'judgekit[ray]').",
+        ),
+        click.option(
+            "--replicas",
+            default=2,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="With --ray: judge replicas (model copies, or API tasks in flight).",
+        ),
+        click.option(
+            "--replica-cpus",
+            default=1.0,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="With --ray: CPUs reserved per replica.",
+        ),
+        click.option(
+            "--replica-gpus",
+            default=0.0,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="With --ray: GPUs per replica (1 for a vllm replica per GPU).",
+        ),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+@contextlib.contextmanager
+def judge_on_cluster(
+    judge_id: str,
+    *,
+    judge_options: JudgeOptions | None,
+    ray_options: RayOptions | None,
+) -> Iterator[str | Judge]:
+    """The judge id as is, or, with ``--ray``, its replicas on the cluster (stopped on exit)."""
+    if ray_options is None:
+        yield judge_id
+        return
+    from judgekit.runs.ray_exec import RayJudge
+
+    with RayJudge(judge_id, options=judge_options, ray_options=ray_options) as judge:
+        yield judge
 
 
 def _fmt(value: Any, spec: str) -> str:

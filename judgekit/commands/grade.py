@@ -15,15 +15,20 @@ from judgekit.commands.common import (
     BATCH_SIZE_HELP,
     api_option_list,
     collects_judge_options,
+    judge_on_cluster,
     judge_opt_option,
     print_json,
+    ray_cluster_options,
+    show_trust,
     stderr,
     stdout,
+    strict_option,
 )
 from judgekit.commands.turns import board_title, chosen_boards, turn_option, turn_payload
 
 if TYPE_CHECKING:
     from judgekit.judges.base import JudgeOptions
+    from judgekit.runs.ray_exec import RayOptions
 
 F = Callable[..., Any]
 
@@ -84,6 +89,7 @@ def run_options(fn: F) -> F:
             help="DuckDB store; identical requests already stored are not judged again.",
         ),
         click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON."),
+        strict_option,
         click.option(
             "--progress/--no-progress",
             default=True,
@@ -132,6 +138,7 @@ def score_table(
 
 
 @click.command()
+@ray_cluster_options
 @collects_judge_options
 @click.argument("outputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
@@ -163,12 +170,14 @@ def grade(
     rubric: str,
     judge_id: str,
     judge_options: JudgeOptions,
+    ray_options: RayOptions | None,
     verdict: str,
     feedback: bool,
     bootstrap: int,
     seed: int,
     db: str,
     as_json: bool,
+    strict: bool,
     progress: bool,
     turn: int | None,
 ) -> None:
@@ -180,7 +189,8 @@ def grade(
     95% bootstrap CIs over prompts, overall and per criterion. Unparseable judge replies
     are stored as parse failures and left out of the means. Multi-turn conversations are
     graded turn by turn, each later turn with the whole conversation in view; --turn picks
-    the board (all: each turn's means, then the mean over every prompt and turn).
+    the board (all: each turn's means, then the mean over every prompt and turn). A trust
+    line under the table says whether the scores separate the models at all.
 
     \b
     Example:
@@ -189,6 +199,7 @@ def grade(
     """
     from judgekit.rubrics.model import GradeOptions
     from judgekit.runs.grade import grade as run_grade
+    from judgekit.views.trust_line import quiet_trust_warnings
 
     options = GradeOptions(
         verdict=verdict,  # type: ignore[arg-type]
@@ -196,18 +207,23 @@ def grade(
         bootstrap=bootstrap,
         seed=seed,
     )
-    result = run_grade(
-        list(outputs),
-        rubric=rubric,
-        judge=judge_id,
-        db=db,
-        options=options,
-        judge_options=judge_options,
-        progress=progress and not as_json,
-    )
+    with (
+        quiet_trust_warnings(),
+        judge_on_cluster(judge_id, judge_options=judge_options, ray_options=ray_options) as judge,
+    ):
+        result = run_grade(
+            list(outputs),
+            rubric=rubric,
+            judge=judge,
+            db=db,
+            options=options,
+            judge_options=judge_options,
+            progress=progress and not as_json,
+        )
     boards = chosen_boards(result.leaderboard, result.turn_leaderboards, turn)
     if as_json:
         print_json(turn_payload(result.to_json(), boards, turn))
+        show_trust(result.trust, strict=strict, as_json=True)
         return
     criteria = [c for c in result.leaderboard.columns if c not in _BOARD_COLUMNS]
     multi = bool(result.turn_leaderboards)
@@ -229,6 +245,7 @@ def grade(
         f"{s['judge_calls_failed']} failed · parse failures {s['parse_failures']} · "
         f"stored in {db}"
     )
+    show_trust(result.trust, strict=strict, as_json=False)
 
 
 _BOARD_COLUMNS = {"rank", "model", "score", "ci_low", "ci_high", "n", "failures"}

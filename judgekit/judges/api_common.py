@@ -27,6 +27,7 @@ import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -44,6 +45,8 @@ logger = logging.getLogger("judgekit.judges")
 
 T = TypeVar("T")
 Call = Callable[[JudgeRequest], Awaitable[JudgeResponse]]
+Gate = Callable[[], AbstractAsyncContextManager[object]]
+"""A limit shared beyond this process (e.g. by every worker of a cluster), held per attempt."""
 
 TOP_LOGPROBS = 20
 """How many alternatives to ask for: the most that OpenAI and vLLM (by default) return."""
@@ -453,10 +456,13 @@ async def run_batch(
     max_retries: int,
     backoff: Backoff,
     key_env: str,
+    gate: Gate | None = None,
     answered: dict[int, JudgeResponse] | None = None,
 ) -> list[JudgeResponse]:
     """Answer every request with ``call``, at most ``concurrency`` at a time, in order.
 
+    ``gate``, when given, is entered around every attempt as well: a concurrency limit that
+    many processes share, so that N workers do not multiply the rate against a provider.
     ``answered``, when given, is filled with each response (by index) as soon as it is
     final, so that an interrupted batch can still hand back what came in.
 
@@ -470,6 +476,9 @@ async def run_batch(
     async def attempt(request: JudgeRequest) -> JudgeResponse:
         async with semaphore:  # held per attempt, so waiting out a backoff frees the slot
             try:
+                if gate is not None:
+                    async with gate():
+                        return await call(request)
                 return await call(request)
             except JudgeError as exc:
                 raise _scrubbed(exc, key_env) from None

@@ -16,6 +16,7 @@ from typing import Any
 from judgekit.errors import ConfigError, MissingDependencyError
 from judgekit.judges.api_common import (
     Backoff,
+    Gate,
     chat_params,
     check_base_url,
     check_reachable,
@@ -95,6 +96,8 @@ class LiteLLMJudge:
         self.backoff = backoff or Backoff()
         self.prefill = prefill
         self.batch_size = options.concurrency * 4
+        # A cluster-wide limit, set by the distributed runner; None in one process.
+        self.gate: Gate | None = None
         try:
             litellm.get_llm_provider(model, api_base=options.base_url)
         except Exception as exc:  # litellm raises its BadRequestError; the reason is in the text
@@ -187,6 +190,7 @@ class LiteLLMJudge:
             max_retries=self.options.max_retries,
             backoff=self.backoff,
             key_env=self.options.api_key_env,
+            gate=self.gate,
             answered=answered,
         )
 

@@ -23,6 +23,7 @@ import openai
 
 from judgekit.judges.api_common import (
     Backoff,
+    Gate,
     chat_params,
     check_base_url,
     check_reachable,
@@ -79,6 +80,8 @@ class OpenAIJudge(ClosesOnExit):
         self.backoff = backoff or Backoff()
         # A few batches in flight per slot keeps the semaphore busy between judge() calls.
         self.batch_size = options.concurrency * 4
+        # A cluster-wide limit, set by the distributed runner; None in one process.
+        self.gate: Gate | None = None
         if options.base_url is not None:
             check_base_url(options.base_url)
         resolve_api_key(options, required=True)  # fail now rather than once per item
@@ -133,6 +136,7 @@ class OpenAIJudge(ClosesOnExit):
             max_retries=self.options.max_retries,
             backoff=self.backoff,
             key_env=self.options.api_key_env,
+            gate=self.gate,
             answered=answered,
         )
 

@@ -30,6 +30,7 @@ from judgekit.runs.options import CompareOptions
 from judgekit.runs.turns import refuse_multi_turn
 
 if TYPE_CHECKING:
+    from judgekit.inputs.human import HumanLabels
     from judgekit.runs.records import CompareResult, OutputsArg
 
 log = logging.getLogger("judgekit")
@@ -59,6 +60,7 @@ def run_adaptive(
     judge_options: JudgeOptions | None = None,
     batch: int | None = None,
     progress: bool = False,
+    human: HumanLabels | None = None,
 ) -> CompareResult:
     """Compare models pairwise on an adaptive schedule of ``budget`` comparisons.
 
@@ -77,13 +79,16 @@ def run_adaptive(
         judge_options: backend options.
         batch: comparisons per batch (default: the judge's batch size, at least 8).
         progress: show a progress bar on stderr.
+        human: human labels for the trust report's label figures.
 
     Returns:
-        A :class:`judgekit.runs.compare.CompareResult`; ``stats`` adds ``batches``.
+        A :class:`judgekit.runs.compare.CompareResult` with its ``trust`` report; ``stats``
+        adds ``batches``.
     """
     from judgekit.judges.registry import get_judge
     from judgekit.protocols.pairwise import PairwiseSpec, load_pairwise_template, plan_requests
     from judgekit.protocols.parse import parse_pairwise
+    from judgekit.quality.trust import emit_warnings, pairwise_trust
     from judgekit.rank.outcomes import build_leaderboard, outcomes_frame
     from judgekit.runs import records as api
     from judgekit.runs.failures import no_usable_verdicts
@@ -199,11 +204,22 @@ def run_adaptive(
         store.write_ratings(run_id=run_id, method="bt", frame=board)
         stats_out["ranking_seconds"] = round(time.perf_counter() - started, 3)
         stats_out["batches"] = batches
+        all_verdicts = pd.concat(verdict_frames, ignore_index=True)
+        trust = pairwise_trust(
+            frame,
+            models=models,
+            verdicts=all_verdicts,
+            board=board,
+            labels=api.label_trust(frame, data, human, seed=opts.seed),
+        )
+        api.store_trust(store, run_id, trust, human)
         store.finish_run(run_id, stats=stats_out)
+    emit_warnings(trust)
     return api.CompareResult(
         run_id=run_id,
         leaderboard=board,
         outcomes=frame,
-        verdicts=pd.concat(verdict_frames, ignore_index=True),
+        verdicts=all_verdicts,
         stats=stats_out,
+        trust=trust,
     )

@@ -454,7 +454,21 @@ def m040_turns(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def m050_run_executions(con: duckdb.DuckDBPyConnection) -> None:
+def m050_trust(con: duckdb.DuckDBPyConnection) -> None:
+    # One trust report per run (TrustReport.to_dict() as JSON), replaced when the run or a
+    # judge report with human labels recomputes it.
+    con.execute(
+        """
+        CREATE TABLE trust_reports (
+            run_id VARCHAR PRIMARY KEY,
+            report JSON,
+            created_at TIMESTAMP
+        );
+        """
+    )
+
+
+def m060_run_executions(con: duckdb.DuckDBPyConnection) -> None:
     """One row per execution of a run: a re-run (same run id) replaces the run's stats in
     ``runs`` but adds a row here, so what each execution cost (calls made, answered from
     the cache, failed, wall time) stays on record."""
@@ -486,7 +500,8 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m030_icai", m030_icai),
     ("m020_meta", m020_meta),
     ("m040_turns", m040_turns),
-    ("m050_run_executions", m050_run_executions),
+    ("m050_trust", m050_trust),
+    ("m060_run_executions", m060_run_executions),
 ]
 
 
