@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pytest
 
 from judgekit import views
 from judgekit.store.db import open_store
+from tests.test_dashboard_names import BOLD, LINK, PAGES, markdown_name_store
 from tests.test_dashboard_queries import MALLORY, build_store
 
 pytestmark = pytest.mark.browser
@@ -63,12 +65,9 @@ def _wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"the dashboard did not answer on {url} within {START_TIMEOUT_S} s")
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, dict[str, str]]]:
-    """``judgekit dashboard`` serving a filled store on 127.0.0.1."""
-    root = tmp_path_factory.mktemp("browser")
-    db = root / "store.duckdb"
-    ids = build_store(db)
+@contextmanager
+def _serve(db: Path, root: Path) -> Iterator[str]:
+    """``judgekit dashboard`` serving ``db`` on 127.0.0.1; yields its URL."""
     port = _free_port()
     log = (root / "server.log").open("wb")
     server = subprocess.Popen(
@@ -90,7 +89,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, server)
-        yield url, db, ids
+        yield url
     finally:
         server.terminate()
         try:
@@ -99,6 +98,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
             server.kill()
             server.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, dict[str, str]]]:
+    """``judgekit dashboard`` serving a filled store on 127.0.0.1."""
+    root = tmp_path_factory.mktemp("browser")
+    db = root / "store.duckdb"
+    ids = build_store(db)
+    with _serve(db, root) as url:
+        yield url, db, ids
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +245,28 @@ def test_run_in_progress_banner_in_chromium(
         _shoot(page, "run_in_progress")
     # The page notices that the run has finished and drops the banner by itself.
     banner.wait_for(state="detached", timeout=30_000)
+
+
+@pytest.mark.parametrize("name", [BOLD, LINK], ids=["bold", "link"])
+def test_markdown_model_names_show_as_typed_in_chromium(
+    name: str, tmp_path: Path, browser_page: Any
+) -> None:
+    """A top model named ``**x**`` or ``[x](javascript:...)`` is shown as those characters on
+    every page: no bold element, no link, nothing that runs."""
+    db = markdown_name_store(tmp_path / "store.duckdb", name)
+    page = browser_page
+    with _serve(db, tmp_path) as url:
+        _open(page, url, "Leaderboard")
+        top = page.locator('[data-testid="stMetric"]').first
+        assert name in top.inner_text()
+        assert top.locator("strong, b, a").count() == 0
+        _assert_inert(page)
+        for path in PAGES[1:]:
+            slug = Path(path).stem
+            page.goto(f"{url}/{slug}")
+            _settle(page)
+            assert page.locator('a:has-text("x")').count() == 0
+            assert (
+                page.locator('[data-testid="stMarkdownContainer"] strong:text-is("x")').count() == 0
+            )
+            _assert_inert(page)

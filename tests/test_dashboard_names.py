@@ -45,11 +45,8 @@ def _prefers_longer(request: JudgeRequest) -> JudgeResponse:
     return JudgeResponse(text=letter, choice_probs={letter: 0.9, "AB".replace(letter, ""): 0.1})
 
 
-@pytest.fixture(scope="module", params=[LINK, BOLD], ids=["link", "bold"])
-def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store whose top model (the longest answers) has a markdown name."""
-    name = request.param
-    path = tmp_path_factory.mktemp("names") / "store.duckdb"
+def markdown_name_store(path: Path, name: str) -> Path:
+    """A store at ``path`` whose top model (the longest answers) is called ``name``."""
     rows = []
     for i in range(3):
         for model, answer in ((name, "A long and careful answer. " * 3), ("plain", "Short.")):
@@ -57,6 +54,14 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                          "output": answer})  # fmt: skip
     judge = ScriptedJudge(_prefers_longer, supports_logprobs=True)
     judgekit.compare([pd.DataFrame(rows)], judge=judge, db=path, bootstrap=20)
+    return path
+
+
+@pytest.fixture(scope="module", params=[LINK, BOLD], ids=["link", "bold"])
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store whose top model (the longest answers) has a markdown name."""
+    name = request.param
+    path = markdown_name_store(tmp_path_factory.mktemp("names") / "store.duckdb", name)
     path.with_suffix(".name").write_text(name, encoding="utf-8")
     return path
 
