@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from rich.progress import Progress, TaskID
 
 from judgekit.judges.base import Judge
+from judgekit.judges.batching import judged_batches
 from judgekit.store.db import CallRecord, Store
 from judgekit.types import JudgeRequest, JudgeResponse
 
@@ -75,19 +76,13 @@ def execute(
             task = progress.add_task(description, total=len(todo))
         else:
             progress.advance(task, len(requests) - len(todo))
-    chunk = max(1, judge.batch_size)
     buffer: list[CallRecord] = []
     last_flush = time.monotonic()
     failed = 0
     try:
-        for offset in range(0, len(todo), chunk):
-            batch = todo[offset : offset + chunk]
-            responses = judge.judge([r for _, r in batch])
-            if len(responses) != len(batch):
-                raise RuntimeError(
-                    f"judge {judge.id} returned {len(responses)} responses "
-                    f"for {len(batch)} requests"
-                )
+        # In-process judges form their own batches across the whole plan (by length, under
+        # a token budget, sharing prefixes); other judges get fixed chunks in plan order.
+        for batch, responses in judged_batches(judge, todo):
             for (h, r), resp in zip(batch, responses, strict=True):
                 buffer.append(CallRecord(h, judge.id, r, resp))
                 failed += resp.status != "ok"

@@ -9,15 +9,33 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
-from rich.console import Console
-from rich.table import Table
 
 if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
     from judgekit.judges.base import JudgeOptions
 
-stdout = Console()
-stderr = Console(stderr=True)
+
+class _LazyConsole:
+    """A rich ``Console`` built on first use: importing rich costs start-up time that
+    ``judgekit --help`` should not pay."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return getattr(self._console, name)
+
+
+stdout: Console = _LazyConsole(stderr=False)  # type: ignore[assignment]
+stderr: Console = _LazyConsole(stderr=True)  # type: ignore[assignment]
 
 BATCH_SIZE_HELP = "Requests per batch for in-process judges [default: 8; vllm: 256]."
 
@@ -105,6 +123,8 @@ def _fmt(value: Any, spec: str) -> str:
 
 def leaderboard_table(board: pd.DataFrame, *, title: str | None = None) -> Table:
     """A rich table: rank, model, rating, 95 % CI, win rate, comparisons."""
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("Rank", justify="right")
     table.add_column("Model")
