@@ -52,30 +52,37 @@ class PaddingReport:
 
 
 def budget_batches(
-    lengths: Sequence[int], *, max_tokens: int, max_rows: int | None = None
+    lengths: Sequence[int],
+    *,
+    max_tokens: int,
+    max_rows: int | None = None,
+    padded: bool = True,
 ) -> list[list[int]]:
     """Indices of ``lengths`` sorted longest first and cut into batches under a token budget.
 
-    A batch's padded size is ``rows x its longest length``; a batch grows while that stays
-    within ``max_tokens`` (and ``max_rows``, if given). A single sequence longer than the
-    budget still gets a batch of its own: the budget bounds padding and memory, it never
-    refuses work. Longest first, so that a batch too big for memory fails at the start.
-    The sort is stable, so equal lengths keep their plan order.
+    A batch's size is ``rows x its longest length`` when ``padded`` (a padded forward, as in
+    the hf backend), else the sum of its lengths (an engine without padding, as vLLM); a
+    batch grows while that stays within ``max_tokens`` (and ``max_rows``, if given). A single
+    sequence longer than the budget still gets a batch of its own: the budget bounds padding
+    and memory, it never refuses work. Longest first, so that a batch too big for memory
+    fails at the start. The sort is stable, so equal lengths keep their plan order.
     """
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     current: list[int] = []
-    width = 0
+    width = total = 0
     for i in order:
         full_rows = max_rows is not None and len(current) >= max_rows
-        if current and (full_rows or (len(current) + 1) * width > max_tokens):
+        size = (len(current) + 1) * width if padded else total + lengths[i]
+        if current and (full_rows or size > max_tokens):
             batches.append(current)
-            current = []
+            current, total = [], 0
         if not current:
             width = lengths[i]
         current.append(i)
+        total += lengths[i]
     if current:
         batches.append(current)
     return batches
