@@ -37,7 +37,10 @@ class _LazyConsole:
 stdout: Console = _LazyConsole(stderr=False)  # type: ignore[assignment]
 stderr: Console = _LazyConsole(stderr=True)  # type: ignore[assignment]
 
-BATCH_SIZE_HELP = "Requests per batch for in-process judges [default: 8; vllm: 256]."
+BATCH_SIZE_HELP = (
+    "Most rows per forward pass for in-process judges [default: hf 64, vllm unlimited; the "
+    "token budget --max-batch-tokens usually binds first]."
+)
 
 
 def judge_opt_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,6 +52,18 @@ def judge_opt_option(fn: Callable[..., Any]) -> Callable[..., Any]:
         metavar="KEY=VALUE",
         help="Engine option of a vllm judge, repeatable: max_model_len=4096, dtype=bfloat16, "
         "tensor_parallel_size=2, gpu_memory_utilization=0.85 (others go to vllm.LLM as is).",
+    )(fn)
+
+
+def max_batch_tokens_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--max-batch-tokens N``: the token budget of one forward of an in-process judge."""
+    return click.option(
+        "--max-batch-tokens",
+        default=None,
+        type=click.IntRange(min=1),
+        help="Padded tokens per forward pass of in-process judges, which sort the whole plan "
+        "by length and cut it under this budget [default: hf 4096; vllm 262144 per generate "
+        "call].",
     )(fn)
 
 
@@ -67,6 +82,7 @@ def collects_judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         concurrency: int,
         batch_size: int | None,
         judge_opts: tuple[str, ...],
+        max_batch_tokens: int | None = None,
         **kwargs: Any,
     ) -> Any:
         kwargs["judge_options"] = build_judge_options(
@@ -75,6 +91,7 @@ def collects_judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             concurrency=concurrency,
             batch_size=batch_size,
             judge_opts=judge_opts,
+            max_batch_tokens=max_batch_tokens,
         )
         return fn(*args, **kwargs)
 
@@ -88,6 +105,7 @@ def build_judge_options(
     concurrency: int,
     batch_size: int | None,
     judge_opts: Sequence[str] = (),
+    max_batch_tokens: int | None = None,
 ) -> JudgeOptions:
     """``JudgeOptions`` from the CLI flags; a bad ``--judge-opt`` is a usage error naming it.
 
@@ -111,6 +129,7 @@ def build_judge_options(
         api_key_env=api_key_env,
         concurrency=concurrency,
         engine=engine,
+        max_batch_tokens=max_batch_tokens,
         **fields,
     )
 

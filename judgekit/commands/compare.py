@@ -11,6 +11,7 @@ from judgekit.commands.common import (
     collects_judge_options,
     judge_opt_option,
     leaderboard_table,
+    max_batch_tokens_option,
     print_json,
     stderr,
     stdout,
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
     help=BATCH_SIZE_HELP,
 )
 @judge_opt_option
+@max_batch_tokens_option
 @click.option(
     "--protocol",
     type=click.Choice(["pairwise", "listwise"]),

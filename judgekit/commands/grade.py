@@ -14,6 +14,7 @@ from judgekit.commands.common import (
     BATCH_SIZE_HELP,
     collects_judge_options,
     judge_opt_option,
+    max_batch_tokens_option,
     print_json,
     stderr,
     stdout,
@@ -60,6 +61,7 @@ def judge_backend_options(fn: F) -> F:
             help=BATCH_SIZE_HELP,
         ),
         judge_opt_option,
+        max_batch_tokens_option,
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -616,8 +616,11 @@ def _error(message: str, prompt_tokens: int | None = None, latency: float = 0.0)
 def _check_importable() -> None:
     """Raise the install hint now if torch or transformers is missing, without importing."""
     for module in ("torch", "transformers"):
-        missing = module in sys.modules and sys.modules[module] is None
-        if missing or importlib.util.find_spec(module) is None:
+        try:
+            missing = sys.modules.get(module, False) is None or not importlib.util.find_spec(module)
+        except (ImportError, ValueError):  # an import hook that hides the module, say
+            missing = True
+        if missing:
             raise MissingDependencyError("The hf judge", extra="local", module="transformers")
 
 
