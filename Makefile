@@ -25,6 +25,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check judgekit tests dashboards
+	# The package's layers and adapter boundaries (docs/architecture.md; contracts in pyproject.toml).
+	$(VENV)/bin/lint-imports
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 test-slow: $(STAMP)
@@ -51,6 +53,7 @@ test-vllm: $(VLLM_STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check judgekit tests dashboards
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff format --check judgekit tests dashboards
 
 bench: $(STAMP)

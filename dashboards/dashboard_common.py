@@ -46,6 +46,7 @@ _LOADERS: dict[str, Callable[..., Any]] = {
     "prompts": dq.prompts,
     "prompt": views.prompt_detail,
     "compare_runs": views.compare_runs,
+    "trust": views.run_trust,
 }
 
 
@@ -292,6 +293,15 @@ def nothing_to_rank(
     else:
         st.info(reason)
     st.stop()
+
+
+def trust_banner(run_id: str) -> views.TrustView | None:
+    """A warning banner when the run's stored trust report has warnings; the report (None
+    when the run has none). Warnings are shown as plain text, never as markdown."""
+    trust: views.TrustView | None = load("trust", run_id=run_id)
+    if trust is not None and trust.warnings:
+        st.warning(views.banner_markdown(trust.warnings), icon=":material/warning:")
+    return trust
 
 
 def show_notes(notes: tuple[str, ...]) -> None:

@@ -7,6 +7,7 @@ The public names below are imported on first access (PEP 562), so that ``import 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 from judgekit.errors import (
@@ -19,10 +20,13 @@ from judgekit.errors import (
 )
 
 if TYPE_CHECKING:
-    from judgekit.api import CompareResult, compare
-    from judgekit.icai import ConstitutionResult, constitution
-    from judgekit.panel import compare_panel
-    from judgekit.rubrics import checklist, grade, select_best
+    from judgekit.runs.checklist import checklist
+    from judgekit.runs.compare import compare
+    from judgekit.runs.grade import grade
+    from judgekit.runs.icai import ConstitutionResult, constitution
+    from judgekit.runs.panel import compare_panel
+    from judgekit.runs.records import CompareResult
+    from judgekit.runs.stick import select_best
     from judgekit.types import (
         Candidate,
         Item,
@@ -33,18 +37,27 @@ if TYPE_CHECKING:
         Verdict,
     )
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    # From the package metadata, as the store records it, without importing the store.
+    try:
+        return importlib.metadata.version("judgekit")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+__version__ = _version()
 
 # Public name -> the module that defines it.
 _LAZY = {
-    "CompareResult": "judgekit.api",
-    "compare": "judgekit.api",
-    "ConstitutionResult": "judgekit.icai",
-    "constitution": "judgekit.icai",
-    "compare_panel": "judgekit.panel",
-    "checklist": "judgekit.rubrics",
-    "grade": "judgekit.rubrics",
-    "select_best": "judgekit.rubrics",
+    "CompareResult": "judgekit.runs.records",
+    "compare": "judgekit.runs.compare",
+    "ConstitutionResult": "judgekit.runs.icai",
+    "constitution": "judgekit.runs.icai",
+    "compare_panel": "judgekit.runs.panel",
+    "checklist": "judgekit.runs.checklist",
+    "grade": "judgekit.runs.grade",
+    "select_best": "judgekit.runs.stick",
     "Candidate": "judgekit.types",
     "Item": "judgekit.types",
     "JudgeRequest": "judgekit.types",

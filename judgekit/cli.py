@@ -35,7 +35,7 @@ class JudgekitGroup(click.Group):
 
 # name -> ("module:attribute", short help). Commands are imported only when they run (or
 # show their own --help), so that `judgekit --help` starts in a fraction of a second; the
-# listing shows the short help given here, which tests/test_cli.py checks against each
+# listing shows the short help given here, which tests/test_cli_startup.py checks against each
 # command's own. A new command is one line here.
 COMMANDS: dict[str, tuple[str, str]] = {
     "arena": ("judgekit.commands.arena:arena", "K-wise arenas: each round the judge ranks..."),
@@ -65,6 +65,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "meta": ("judgekit.commands.meta:meta", "Print how far a judge can be trusted:..."),
     "rank": ("judgekit.commands.rank:rank", "Rank models from BATTLES, a CSV, JSONL,..."),
+    "score": ("judgekit.commands.score:score", "Compute a peer's leaderboard from its..."),
     "rubrics": ("judgekit.commands.rubrics:rubrics", "Rubrics for `judgekit grade` (YAML in..."),
 }
 

@@ -19,21 +19,34 @@ VerdictStatus = Literal["ok", "parse_error", "judge_error", "dropped"]
 
 @dataclass(frozen=True)
 class Item:
-    """One prompt that several systems answered."""
+    """One prompt that several systems answered.
+
+    A multi-turn prompt keeps every user turn in ``turns`` (``prompt`` is the first) and,
+    when the reference answers every turn, those answers in ``reference_turns``
+    (``reference`` is the first). A single-turn prompt leaves both empty.
+    """
 
     prompt_id: str
     prompt: str
     reference: str | None = None
     category: str | None = None
+    turns: tuple[str, ...] = ()
+    reference_turns: tuple[str, ...] = ()
+
+    @property
+    def n_turns(self) -> int:
+        return max(1, len(self.turns))
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One system's output for one prompt."""
+    """One system's output for one prompt; ``turns`` holds every assistant turn of a
+    multi-turn conversation (``output`` is the first), empty for a single turn."""
 
     prompt_id: str
     model: str
     output: str
+    turns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,19 +11,13 @@ import duckdb
 import numpy as np
 import pytest
 
-from judgekit.adaptive import (
-    Posterior,
-    batch_rng,
-    bt_posterior,
-    pair_gain,
-    parse_adaptive,
-    run_adaptive,
-    select_pairs,
-)
-from judgekit.config import CompareOptions
 from judgekit.errors import ConfigError
 from judgekit.judges.fakes import ScriptedJudge
+from judgekit.plan.adaptive import Posterior, batch_rng, bt_posterior, pair_gain, select_pairs
+from judgekit.plan.schedules import parse_adaptive
 from judgekit.rank import simulate_pairwise
+from judgekit.runs.adaptive import run_adaptive
+from judgekit.runs.options import CompareOptions
 from judgekit.types import JudgeRequest, JudgeResponse
 from tests.conftest import InterruptingJudge, write_jsonl
 
@@ -201,7 +195,7 @@ def test_compare_cli_runs_the_adaptive_schedule(six_systems: list[Path], tmp_pat
 def test_expected_misordering_after_an_outcome_matches_monte_carlo() -> None:
     from scipy.special import ndtr
 
-    from judgekit.adaptive import _wrong_after
+    from judgekit.plan.adaptive import _wrong_after
 
     rng = np.random.default_rng(0)
     for d, var, moved in ((0.3, 0.5, 0.2), (0.0, 1.0, 0.5), (-1.2, 0.8, 0.05)):
@@ -220,7 +214,7 @@ def test_expected_misordering_after_an_outcome_matches_monte_carlo() -> None:
 def test_discordance_gain_sums_the_drops_of_the_pairs_sharing_a_model() -> None:
     from scipy.special import ndtr
 
-    from judgekit.adaptive import _wrong_after, discordance_gain
+    from judgekit.plan.adaptive import _wrong_after, discordance_gain
 
     rng = np.random.default_rng(1)
     n = 5

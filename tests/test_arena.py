@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from judgekit.arena import ArenaState, choose_match, load_arena, round_rng
-from judgekit.arena_run import run_arena
 from judgekit.cli import JudgekitGroup
 from judgekit.commands.arena import arena as arena_group
 from judgekit.errors import ConfigError
 from judgekit.judges.fakes import ScriptedJudge
+from judgekit.plan.arena import ArenaState, choose_match, load_arena, round_rng
 from judgekit.rank import RankingData, openskill_ratings
+from judgekit.runs.arena import run_arena
 from judgekit.types import JudgeRequest, JudgeResponse
 from tests.conftest import InterruptingJudge, write_jsonl
 
@@ -252,7 +252,7 @@ def _bad_cases() -> list[dict[str, object]]:
 @pytest.fixture(scope="module")
 def filled_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store holding an earlier run, as the bad-input harness gives each case."""
-    from judgekit.api import compare
+    from judgekit.runs.compare import compare
 
     db = tmp_path_factory.mktemp("bad-arena") / "filled.duckdb"
     outputs = sorted((BAD_INPUTS / "outputs").glob("[abg]*a.jsonl"))

@@ -153,7 +153,7 @@ def test_the_output_length_limit_is_configurable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from judgekit.errors import InputError
-    from judgekit.io.outputs import MAX_TEXT_ENV, load_outputs
+    from judgekit.inputs.outputs import MAX_TEXT_ENV, load_outputs
 
     huge = tmp_path / "huge_output.jsonl"
     _huge_output(huge)

@@ -15,16 +15,9 @@ from judgekit.commands.checklist import checklist as checklist_command
 from judgekit.errors import InputError, ParseError
 from judgekit.judges.fakes import ScriptedJudge
 from judgekit.protocols.checklist import YES_NO_CHOICES
-from judgekit.rubrics import (
-    Checklist,
-    checklist,
-    dump_checklists,
-    load_checklists,
-    pass_rate_outcomes,
-    refinement_feedback,
-    select_best,
-)
-from judgekit.rubrics.tick import checklists_from_frame
+from judgekit.rubrics import Checklist, dump_checklists, load_checklists
+from judgekit.runs.checklist import checklist, checklists_from_frame, pass_rate_outcomes
+from judgekit.runs.stick import refinement_feedback, select_best
 from judgekit.store import rubric_queries
 from judgekit.store.db import open_store
 from judgekit.types import JudgeRequest, JudgeResponse

@@ -102,7 +102,7 @@ def test_single_model_prompt_warns_with_count(arena_files: list[Path], tmp_path:
 
 def test_core_imports_stay_light() -> None:
     code = (
-        "import sys, judgekit, judgekit.cli, judgekit.api, judgekit.store.queries;"
+        "import sys, judgekit, judgekit.cli, judgekit.runs.compare, judgekit.store.queries;"
         "heavy = {'torch', 'transformers', 'vllm', 'litellm', 'streamlit', 'jax'};"
         "print(sorted(heavy & set(sys.modules)))"
     )

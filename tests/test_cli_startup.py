@@ -65,6 +65,6 @@ def test_the_package_exports_load_on_first_use() -> None:
         "import sys, judgekit\n"
         "assert 'pandas' not in sys.modules\n"
         "from judgekit import compare, JudgeRequest\n"
-        "assert callable(compare) and 'judgekit.api' in sys.modules\n"
+        "assert callable(compare) and 'judgekit.runs.compare' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -18,7 +18,7 @@ import judgekit
 from judgekit import views
 from judgekit.judges.fakes import HashJudge, ScriptedJudge
 from judgekit.rank import PairwiseData, bradley_terry
-from judgekit.rubrics import grade
+from judgekit.runs.grade import grade
 from judgekit.store import dashboard_queries as dq
 from judgekit.store import queries
 from judgekit.store.db import Store, open_store

@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 
 from judgekit.errors import InputError
-from judgekit.human import load_human_labels
-from judgekit.io.battles import load_battles
-from judgekit.io.formats import alpaca_eval as ae
-from judgekit.io.formats import arena_hard as ah
-from judgekit.io.formats import chatbot_arena as ca
-from judgekit.io.formats import mtbench as mt
-from judgekit.io.formats import verdicts_to_outcomes
-from judgekit.io.outputs import load_outputs
+from judgekit.inputs.battles import load_battles
+from judgekit.inputs.formats import alpaca_eval as ae
+from judgekit.inputs.formats import arena_hard as ah
+from judgekit.inputs.formats import chatbot_arena as ca
+from judgekit.inputs.formats import mtbench as mt
+from judgekit.inputs.human import load_human_labels
+from judgekit.inputs.outputs import load_outputs
+from judgekit.protocols.debias import verdicts_to_outcomes
 
 DATA = Path(__file__).parent / "data" / "formats"
 MT = DATA / "mtbench"
@@ -41,13 +41,13 @@ def _break_line(source: Path, target: Path, line: int, edit: dict[str, object]) 
 
 
 def test_mtbench_answers_read_as_outputs_and_round_trip(tmp_path: Path) -> None:
-    outputs = mt.read_mtbench(MT / "question.jsonl", MT_ANSWERS)
+    outputs = mt.read_mtbench(MT / "question.jsonl", MT_ANSWERS, turn=1)
     assert len(outputs) == 9 and set(outputs["prompt_id"]) == {"81", "111", "131"}
     math_q = outputs[outputs["prompt_id"] == "111"].iloc[0]
     assert math_q["reference"] == "Area is 3" and math_q["category"] == "math"
     mt.write_mtbench_questions(outputs, tmp_path / "question.jsonl")
     written = mt.write_mtbench_answers(outputs, tmp_path / "model_answer")
-    assert mt.read_mtbench(tmp_path / "question.jsonl", written).equals(outputs)
+    assert mt.read_mtbench(tmp_path / "question.jsonl", written, turn=1).equals(outputs)
     answer = _lines(written[0])[0]
     assert set(answer) == {"question_id", "answer_id", "model_id", "choices", "tstamp"}
     assert isinstance(answer["question_id"], int) and answer["choices"][0]["index"] == 0
@@ -326,9 +326,9 @@ def test_samples_are_unchanged_by_the_tests(tmp_path: Path) -> None:
 
 
 def test_import_run_stores_arena_hard_judgments_once_per_comparison() -> None:
-    from judgekit.io.formats.export import import_run
     from judgekit.store import queries
     from judgekit.store.db import open_store
+    from judgekit.views.export import import_run
 
     verdicts = ah.read_arena_hard_judgments(sorted(AH2.glob("model_judgment/*/*.jsonl")))
     with open_store(":memory:") as store:

@@ -14,8 +14,7 @@ from click.testing import CliRunner
 from judgekit.commands.grade import grade as grade_command
 from judgekit.errors import ConfigError, InputError
 from judgekit.judges.fakes import ScriptedJudge
-from judgekit.rubrics import grade
-from judgekit.rubrics.engine import load_scored_outputs, mean_leaderboard
+from judgekit.runs.grade import grade, load_scored_outputs, mean_leaderboard
 from judgekit.store import rubric_queries
 from judgekit.store.db import open_store
 from judgekit.types import JudgeRequest, JudgeResponse
@@ -303,7 +302,8 @@ def test_overall_is_the_weighted_mean_of_criterion_means() -> None:
 def test_relative_grading_puts_the_rubric_criteria_in_the_pairwise_prompt(tmp_path: Path) -> None:
     import judgekit
     from judgekit.judges.fakes import HashJudge
-    from judgekit.rubrics import criteria_text, load_rubric
+    from judgekit.protocols.pointwise import criteria_text
+    from judgekit.rubrics import load_rubric
 
     judge = HashJudge()
     criteria = criteria_text(load_rubric("hhh"))

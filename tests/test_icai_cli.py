@@ -11,10 +11,10 @@ from click.testing import CliRunner
 
 from judgekit.cli import JudgekitGroup
 from judgekit.commands.constitution import constitution as constitution_command
-from judgekit.icai import api as icai_api
-from judgekit.icai import literal_judge, synthetic_preferences
 from judgekit.judges.base import Judge
 from judgekit.rubrics import load_rubric
+from judgekit.runs.icai import api as icai_api
+from judgekit.runs.icai import literal_judge, synthetic_preferences
 
 
 @pytest.fixture

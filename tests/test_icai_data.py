@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from judgekit.errors import ConfigError, InputError
-from judgekit.icai.data import load_preferences, split_pairs
+from judgekit.runs.icai.data import load_preferences, split_pairs
 from tests.conftest import write_jsonl
 
 DATA = Path(__file__).parent / "data" / "icai"

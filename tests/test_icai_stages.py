@@ -11,21 +11,21 @@ import pandas as pd
 import pytest
 
 from judgekit.errors import MissingDependencyError
-from judgekit.icai import cluster as cluster_module
-from judgekit.icai.cluster import (
+from judgekit.protocols.pointwise import criteria_text
+from judgekit.rubrics.loader import parse_rubric
+from judgekit.runs.icai import cluster as cluster_module
+from judgekit.runs.icai.cluster import (
     cluster_principles,
     clusters_frame,
     core_text,
     resolve_embedder,
     tfidf_vectors,
 )
-from judgekit.icai.data import Preference
-from judgekit.icai.generate import PREFIX, parse_principles, plan_proposals
-from judgekit.icai.rubric import constitution_rubric, rubric_yaml
-from judgekit.icai.select import select_principles
-from judgekit.icai.vote import parse_vote, tally, vote_label
-from judgekit.rubrics import criteria_text
-from judgekit.rubrics.loader import parse_rubric
+from judgekit.runs.icai.data import Preference
+from judgekit.runs.icai.generate import PREFIX, parse_principles, plan_proposals
+from judgekit.runs.icai.rubric import constitution_rubric, rubric_yaml
+from judgekit.runs.icai.select import select_principles
+from judgekit.runs.icai.vote import parse_vote, tally, vote_label
 from judgekit.store.db import open_store
 from judgekit.types import JudgeResponse, Verdict
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from judgekit.errors import InputError
-from judgekit.io.outputs import load_outputs, prompt_id_for
+from judgekit.inputs.outputs import load_outputs, prompt_id_for
 from tests.conftest import write_jsonl
 
 

@@ -43,7 +43,6 @@ if importlib.util.find_spec("vllm") is None:
     # A cheap check: importing vllm takes about 10 s even when every test is skipped.
     pytest.skip("vllm is not installed (see tests/vllm_setup/install.sh)", allow_module_level=True)
 
-from judgekit.api import compare  # noqa: E402
 from judgekit.cli import cli  # noqa: E402
 from judgekit.errors import ConfigError  # noqa: E402
 from judgekit.judges.base import JudgeOptions  # noqa: E402
@@ -55,6 +54,7 @@ from judgekit.protocols.pairwise import (  # noqa: E402
     load_pairwise_template,
     render_request,
 )
+from judgekit.runs.compare import compare  # noqa: E402
 from judgekit.types import (  # noqa: E402
     Candidate,
     Item,

@@ -11,7 +11,6 @@ import pytest
 
 from judgekit.errors import ConfigError
 from judgekit.judges.fakes import ScriptedJudge
-from judgekit.listwise_api import compare_listwise
 from judgekit.protocols.listwise import (
     LOGPROB_PREFIX,
     ListwiseSpec,
@@ -19,6 +18,7 @@ from judgekit.protocols.listwise import (
     plan_lists,
     render_listwise,
 )
+from judgekit.runs.listwise import compare_listwise
 from judgekit.types import Candidate, Item, JudgeRequest, JudgeResponse
 from tests.conftest import PROMPTS, write_jsonl
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from judgekit.listwise_api import compare_listwise
+from judgekit.runs.listwise import compare_listwise
 from tests.conftest import write_jsonl
 
 pytest.importorskip("transformers")

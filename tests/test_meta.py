@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from judgekit import meta
 from judgekit.errors import ConfigError
+from judgekit.quality import agreement as meta
+from judgekit.rank.length_control import length_controlled_win_rates
 
 # -- agreement --------------------------------------------------------------------------------
 
@@ -178,14 +179,14 @@ def _synthetic(seed: int, *, length_effect: float, gap: float) -> pd.DataFrame:
 
 
 def test_length_controlled_win_rate_moves_toward_half_for_a_length_biased_judge() -> None:
-    biased = meta.length_controlled_win_rates(_synthetic(0, length_effect=2.5, gap=0.0))
+    biased = length_controlled_win_rates(_synthetic(0, length_effect=2.5, gap=0.0))
     x = biased.table.set_index("model").loc["X"]
     assert x["win_rate"] > 0.7  # the judge rewards X's longer answers
     assert abs(x["lc_win_rate"] - 0.5) < 0.06  # but X is no better once length is held equal
     assert abs(x["lc_win_rate"] - 0.5) < abs(x["win_rate"] - 0.5) / 4
     assert biased.length_coef > 1.5
     # A real quality gap with no length effect survives length control.
-    fair = meta.length_controlled_win_rates(_synthetic(1, length_effect=0.0, gap=1.0))
+    fair = length_controlled_win_rates(_synthetic(1, length_effect=0.0, gap=1.0))
     x = fair.table.set_index("model").loc["X"]
     assert abs(x["lc_win_rate"] - x["win_rate"]) < 0.05
     assert abs(fair.length_coef) < 0.3

@@ -13,9 +13,9 @@ from judgekit.cli import JudgekitGroup
 from judgekit.commands.compare import compare
 from judgekit.commands.formats import export, import_
 from judgekit.commands.meta import meta
-from judgekit.io.battles import load_battles
-from judgekit.io.formats import mtbench as mt
-from judgekit.io.outputs import load_outputs
+from judgekit.inputs.battles import load_battles
+from judgekit.inputs.formats import mtbench as mt
+from judgekit.inputs.outputs import load_outputs
 from tests.conftest import write_jsonl
 from tests.test_meta_report import LABELS
 

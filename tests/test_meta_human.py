@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from judgekit.errors import InputError
-from judgekit.human import join_labels, join_scores, load_human_labels
+from judgekit.inputs.human import join_labels, join_scores, load_human_labels
 from tests.conftest import write_jsonl
 
 DATA = Path(__file__).parent / "data" / "formats"

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 import judgekit
-from judgekit.human import HumanLabels, empty_pairs, load_human_labels
+from judgekit.inputs.human import HumanLabels, empty_pairs, load_human_labels
 from judgekit.judges.fakes import FixedJudge, ScriptedJudge
-from judgekit.meta_report import (
+from judgekit.quality.report import (
     comparison_table,
     judge_report,
     report_from_frames,
@@ -93,7 +93,9 @@ def test_always_longer_judge_prefers_longer_every_time(
     values = _report(db, run.run_id)
     assert values["P(prefer longer)"] == 1.0
     assert values["position flip rate"] == 0.0  # consistent in both orders
-    assert values["length coefficient"] > 1.0
+    # AlpacaEval's cross-validated L1 fit shrinks the slope on a run this small, but the
+    # sign says the judge rewards length.
+    assert values["length coefficient"] > 0.3
     assert values["parse-failure rate"] == 0.0
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from judgekit.errors import ConfigError
 from judgekit.judges.fakes import FixedJudge, HashJudge, ScriptedJudge
-from judgekit.meta_report import judge_report
-from judgekit.panel import (
+from judgekit.quality.report import judge_report
+from judgekit.runs.panel import (
     SampledJudge,
     compare_panel,
     panel_alpha,

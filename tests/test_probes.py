@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from judgekit.judges.fakes import ScriptedJudge
-from judgekit.probes import INJECTIONS, injection_probe
 from judgekit.protocols.pairwise import PairwiseSpec, load_pairwise_template, render_request
+from judgekit.runs.probes import INJECTIONS, injection_probe
 from judgekit.types import Candidate, Item, JudgeRequest, JudgeResponse
 
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from judgekit.cli import JudgekitGroup
 from judgekit.commands.rank import rank
 from judgekit.errors import InputError
-from judgekit.io.battles import load_battles
+from judgekit.inputs.battles import load_battles
 from judgekit.rank import bradley_terry, ratings_frame
 
 DATA = Path(__file__).parent / "data" / "rank"

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from judgekit.io.battles import load_battles
+from judgekit.inputs.battles import load_battles
 from judgekit.rank import (
     PairwiseData,
     RankingData,

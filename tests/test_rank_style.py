@@ -14,7 +14,7 @@ from judgekit.rank import (
     style_controlled_bt,
     style_features_from_frame,
 )
-from judgekit.rank.style import style_contrast
+from judgekit.rank.style_features import style_contrast
 
 ANSWER = """# Title
 Some **bold** text and __more bold__.

@@ -16,7 +16,7 @@ import duckdb
 from servers.openai_stub import serve_in_process
 
 import judgekit
-from judgekit.io.outputs import load_outputs
+from judgekit.inputs.outputs import load_outputs
 from judgekit.judges.base import JudgeOptions
 from judgekit.plan import parse_schedule, plan_comparisons
 from judgekit.protocols.pairwise import PairwiseSpec, plan_requests

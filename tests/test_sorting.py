@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from judgekit.errors import ConfigError
 from judgekit.judges.fakes import ScriptedJudge
-from judgekit.listwise_api import rank_best_of_n
-from judgekit.sorting import PairCache, SortStats, fuse_rankings, merge_sort, sort_ranking
+from judgekit.runs.listwise import rank_best_of_n
+from judgekit.runs.sorting import PairCache, SortStats, fuse_rankings, merge_sort, sort_ranking
 from judgekit.types import JudgeRequest, JudgeResponse
 
 

@@ -15,6 +15,7 @@ st.caption(
     "winner changed when the answers swapped places. A share far from 50 % for the first "
     "position or for the longer answer means position or length bias."
 )
+trust = common.trust_banner(run_id)
 
 quality: views.JudgeQuality = common.load("quality", run_id=run_id)
 common.show_notes(quality.notes)
@@ -38,6 +39,32 @@ cols[2].metric(
     pairwise_failures if pairwise_failures != "–" else percent("score parse-failure rate"),
 )
 cols[3].metric("Longer answer wins", percent("length bias"))
+
+st.subheader("Can this judge be trusted?")
+if trust is None:
+    st.info(
+        "No trust report is stored for this run. Runs judged by a judgekit that writes trust "
+        "reports store one, with the flip rate, position preference, separation and, where "
+        "human labels exist, accuracy against them and the trivial baselines."
+    )
+else:
+    if not trust.warnings:
+        st.success("The trust report of this run raised no warning.", icon=":material/check:")
+    st.dataframe(
+        trust.figures,
+        hide_index=True,
+        column_config={
+            "figure": st.column_config.TextColumn("Figure"),
+            "value": st.column_config.TextColumn("Value"),
+            "ci": st.column_config.TextColumn("95 % CI"),
+            "what": st.column_config.TextColumn("What it measures"),
+        },
+    )
+    if not trust.has_labels:
+        st.caption(
+            "Accuracy against humans and the trivial baselines appear when the run has human "
+            "labels: judgekit meta --run RUN_ID --human LABELS_FILE"
+        )
 
 if metrics is not None:
     table = quality.metrics.copy()

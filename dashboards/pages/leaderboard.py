@@ -10,6 +10,7 @@ import streamlit as st
 from judgekit import views
 
 run_id = common.page("Leaderboard")
+common.trust_banner(run_id)
 
 methods: list[str] = common.load("methods", run_id=run_id)
 if not methods:

@@ -103,8 +103,8 @@ def run(
     Example:
       judgekit arena run arenas/demo.yaml --budget 40
     """
-    from judgekit.arena import load_arena
-    from judgekit.arena_run import run_arena
+    from judgekit.plan.arena import load_arena
+    from judgekit.runs.arena import run_arena
 
     config = load_arena(arena_file)
     judge_options = None
@@ -153,7 +153,7 @@ def status(arena_file: str | None, db: str, as_json: bool) -> None:
 
     With ARENA_FILE, the newest run of that arena; without, the newest arena run.
     """
-    from judgekit.arena import load_arena
+    from judgekit.plan.arena import load_arena
     from judgekit.store import arena_queries
     from judgekit.store.db import open_store
 

@@ -104,7 +104,7 @@ def checklist(
     """
     from judgekit.rubrics.loader import dump_checklists
     from judgekit.rubrics.model import ChecklistOptions
-    from judgekit.rubrics.tick import checklist as run_checklist
+    from judgekit.runs.checklist import checklist as run_checklist
 
     options = ChecklistOptions(
         verdict=verdict,  # type: ignore[arg-type]

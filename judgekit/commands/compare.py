@@ -16,6 +16,7 @@ from judgekit.commands.common import (
     stderr,
     stdout,
 )
+from judgekit.commands.turns import board_title, chosen_boards, turn_option, turn_payload
 
 if TYPE_CHECKING:
     from judgekit.judges.base import JudgeOptions
@@ -157,6 +158,7 @@ if TYPE_CHECKING:
     help="DuckDB store; identical requests already stored are not judged again.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead.")
+@turn_option
 @click.option(
     "--progress/--no-progress",
     default=True,
@@ -183,6 +185,7 @@ def compare(
     bootstrap: int,
     db: str,
     as_json: bool,
+    turn: int | None,
     progress: bool,
 ) -> None:
     """Compare model OUTPUTS pairwise with an LLM judge and print a leaderboard.
@@ -190,7 +193,9 @@ def compare(
     OUTPUTS are JSONL, CSV or Parquet files with prompt_id, prompt, model and output
     columns (reference optional), or AlpacaEval model_outputs.json files. Every pair is
     judged in both orders to cancel position bias; everything is stored in --db, and a
-    re-run only judges what is not stored yet.
+    re-run only judges what is not stored yet. Multi-turn conversations (a messages
+    column, or MT-Bench choices[0].turns with the question's turns) are judged turn by
+    turn, each later turn with the whole conversation in view; --turn picks the board.
 
     \b
     Example:
@@ -198,8 +203,8 @@ def compare(
       judgekit compare outs/*.jsonl --judge openai/my-model --base-url http://127.0.0.1:8000/v1
       judgekit compare outs/*.jsonl --judge vllm/smollm2 --judge-opt max_model_len=2048
     """
-    from judgekit.api import compare as run_compare
-    from judgekit.config import CompareOptions
+    from judgekit.runs.compare import compare as run_compare
+    from judgekit.runs.options import CompareOptions
 
     options = CompareOptions(
         protocol=protocol,  # type: ignore[arg-type]
@@ -225,7 +230,7 @@ def compare(
             progress=progress and not as_json,
         )
     else:
-        from judgekit.panel import compare_panel
+        from judgekit.runs.panel import compare_panel
 
         result = compare_panel(
             list(outputs),
@@ -238,11 +243,15 @@ def compare(
             progress=progress and not as_json,
         )
     judge_id = judge_ids[0] if len(judge_ids) == 1 else "panel: " + ", ".join(judge_ids)
+    boards = chosen_boards(result.leaderboard, result.turn_leaderboards, turn)
     if as_json:
-        print_json(result.to_json())
+        print_json(turn_payload(result.to_json(), boards, turn))
         return
     s = result.stats
-    stdout.print(leaderboard_table(result.leaderboard, title=f"Leaderboard · {judge_id}"))
+    multi = bool(result.turn_leaderboards)
+    for shown, board in boards:
+        title = board_title(f"Leaderboard · {judge_id}", shown, multi_turn=multi)
+        stdout.print(leaderboard_table(board, title=title))
     stderr.print(
         f"run {result.run_id} · {s['comparisons']} comparisons · "
         f"judge calls: {s['judge_calls_made']} made, {s['judge_calls_cached']} cached, "

@@ -244,8 +244,8 @@ def constitution(
           --sample 200 --seed 0 -o constitution.yaml
       judgekit compare outs/*.jsonl --rubric constitution.yaml
     """
-    from judgekit.icai import ConstitutionOptions
-    from judgekit.icai import constitution as run_constitution
+    from judgekit.runs.icai import ConstitutionOptions
+    from judgekit.runs.icai import constitution as run_constitution
 
     options = ConstitutionOptions(
         max_principles=max_principles,

@@ -40,7 +40,7 @@ def read_format(
     *,
     what: str | None = None,
     questions: str | None = None,
-    turn: int = 1,
+    turn: int | None = None,
     baseline: str | None = None,
 ) -> tuple[str, pd.DataFrame, pd.DataFrame | None]:
     """Read peer files: ``(what, frame, verdicts)``; verdicts only for judgment formats.
@@ -48,11 +48,11 @@ def read_format(
     Raises:
         click.UsageError: a needed option is missing or ``what`` does not fit the format.
     """
-    from judgekit.io.formats import alpaca_eval as ae
-    from judgekit.io.formats import arena_hard as ah
-    from judgekit.io.formats import chatbot_arena as ca
-    from judgekit.io.formats import mtbench as mt
-    from judgekit.io.formats import verdicts_to_outcomes
+    from judgekit.inputs.formats import alpaca_eval as ae
+    from judgekit.inputs.formats import arena_hard as ah
+    from judgekit.inputs.formats import chatbot_arena as ca
+    from judgekit.inputs.formats import mtbench as mt
+    from judgekit.protocols.debias import verdicts_to_outcomes
 
     what = what or WHATS[fmt][0]
     if what not in WHATS[fmt]:
@@ -87,7 +87,7 @@ def read_format(
     if fmt == "alpaca-eval-annotations":
         frame = pd.concat([ae.read_alpaca_eval_annotations(p) for p in paths], ignore_index=True)
         if what == "labels":
-            from judgekit.human import load_human_labels
+            from judgekit.inputs.human import load_human_labels
 
             frames = [load_human_labels(p, format="alpaca_eval").pairs for p in paths]
             return what, pd.concat(frames, ignore_index=True), None
@@ -99,7 +99,7 @@ def read_format(
     if what == "outputs":
         return what, ca.outputs_from_battles(battles), None
     if what == "labels":
-        from judgekit.human import HUMAN_LABEL_COLUMNS
+        from judgekit.inputs.human import HUMAN_LABEL_COLUMNS
 
         labels = battles.rename(columns={"judge": "annotator"})
         labels["winner"] = labels["winner"].replace({"tie (bothbad)": "tie", "both_bad": "tie"})
@@ -109,14 +109,14 @@ def read_format(
 
 def _is_single(path: str) -> bool:
     """Whether an MT-Bench judgment file holds single-answer grades (gpt-4_single.jsonl)."""
-    from judgekit.io.formats import records
+    from judgekit.inputs.formats import records
 
     first = records(path)[0][1]
     return "score" in first and "model" in first and "g1_winner" not in first
 
 
 def _outputs_frame(path: str) -> pd.DataFrame:
-    from judgekit.io.outputs import load_outputs
+    from judgekit.inputs.outputs import load_outputs
 
     data = load_outputs([path])
     return pd.DataFrame(
@@ -159,7 +159,12 @@ def _outputs_frame(path: str) -> pd.DataFrame:
 )
 @click.option("--questions", default=None, type=click.Path(dir_okay=False), help="question.jsonl")
 @click.option(
-    "--turn", default=1, show_default=True, type=click.IntRange(1, 2), help="MT-Bench turn."
+    "--turn",
+    default=None,
+    type=click.IntRange(1, 2),
+    help="MT-Bench answers: 1 keeps the first turn only, 2 flattens both turns into one "
+    "transcript; by default every turn is kept as a conversation (a messages column), "
+    "which compare and grade judge turn by turn.",
 )
 @click.option("--baseline", default=None, help="arena-hard v0.1 baseline (gpt-4-0314 there).")
 @click.option(
@@ -177,7 +182,7 @@ def import_(
     db: str | None,
     what: str | None,
     questions: str | None,
-    turn: int,
+    turn: int | None,
     baseline: str | None,
     outputs_path: str | None,
     judge_name: str | None,
@@ -203,14 +208,19 @@ def import_(
       judgekit import mtbench --questions question.jsonl model_answer/*.jsonl -o outputs.jsonl
       judgekit import mtbench-judgments gpt-4_pair.jsonl --db judgekit.duckdb
     """
-    from judgekit.io.formats import write_frame
-    from judgekit.io.formats.export import import_run
+    from judgekit.inputs.formats import write_frame
     from judgekit.store.db import open_store
+    from judgekit.views.export import import_run
 
     if out is None and db is None:
         raise click.UsageError("say where the import goes: -o FILE and/or --db STORE")
     if db is not None and fmt not in STORABLE:
         raise click.UsageError(f"--db stores judgments; {fmt} holds none (use -o)")
+    if out is not None and out.lower().endswith(".csv") and fmt == "mtbench" and turn is None:
+        raise click.UsageError(
+            "a CSV cell cannot hold a conversation: write the MT-Bench import as .jsonl or "
+            ".parquet, or pass --turn 1 for the first turn only"
+        )
     kind, frame, verdicts = read_format(
         fmt, list(paths), what=what, questions=questions, turn=turn, baseline=baseline
     )
@@ -221,7 +231,7 @@ def import_(
         write_frame(frame, out)
         stderr.print(f"wrote {len(frame)} {kind} rows to {out}", soft_wrap=True)
     if db is not None:
-        from judgekit.io.formats import verdicts_to_outcomes
+        from judgekit.protocols.debias import verdicts_to_outcomes
 
         if kind == "outcomes":
             outcomes = frame
@@ -307,9 +317,9 @@ def export(
       judgekit export --db judgekit.duckdb --format battles -o battles.jsonl
       judgekit export --format csv --table ratings -o leaderboard.csv
     """
-    from judgekit.io.formats.export import export_run
     from judgekit.store import queries
     from judgekit.store.db import open_store
+    from judgekit.views.export import export_run
 
     with open_store(db, read_only=True) as store:
         run_id = run_id or queries.latest_run_id(store)

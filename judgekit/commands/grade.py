@@ -19,6 +19,7 @@ from judgekit.commands.common import (
     stderr,
     stdout,
 )
+from judgekit.commands.turns import board_title, chosen_boards, turn_option, turn_payload
 
 if TYPE_CHECKING:
     from judgekit.judges.base import JudgeOptions
@@ -160,6 +161,7 @@ def score_table(
     "distribution after it (slower; explains each score).",
 )
 @run_options
+@turn_option
 def grade(
     outputs: tuple[str, ...],
     rubric: str,
@@ -172,6 +174,7 @@ def grade(
     db: str,
     as_json: bool,
     progress: bool,
+    turn: int | None,
 ) -> None:
     """Grade model OUTPUTS with a rubric and print the mean score per model.
 
@@ -179,15 +182,17 @@ def grade(
     columns (reference optional), as for `judgekit compare`; one model is enough. Each
     response gets a score per criterion; the leaderboard shows the mean per model with
     95% bootstrap CIs over prompts, overall and per criterion. Unparseable judge replies
-    are stored as parse failures and left out of the means.
+    are stored as parse failures and left out of the means. Multi-turn conversations are
+    graded turn by turn, each later turn with the whole conversation in view; --turn picks
+    the board (all: each turn's means, then the mean over every prompt and turn).
 
     \b
     Example:
       judgekit grade outs/*.jsonl --rubric helpfulness
       judgekit grade outs/*.jsonl --rubric hhh --verdict generate --judge openai/my-model
     """
-    from judgekit.rubrics.engine import grade as run_grade
     from judgekit.rubrics.model import GradeOptions
+    from judgekit.runs.grade import grade as run_grade
 
     options = GradeOptions(
         verdict=verdict,  # type: ignore[arg-type]
@@ -204,19 +209,23 @@ def grade(
         judge_options=judge_options,
         progress=progress and not as_json,
     )
+    boards = chosen_boards(result.leaderboard, result.turn_leaderboards, turn)
     if as_json:
-        print_json(result.to_json())
+        print_json(turn_payload(result.to_json(), boards, turn))
         return
     criteria = [c for c in result.leaderboard.columns if c not in _BOARD_COLUMNS]
-    stdout.print(
-        score_table(
-            result.leaderboard,
-            title=f"Mean scores · rubric {result.rubric} · {judge_id}",
-            score_label="Score",
-            spec=".2f",
-            extra=criteria,
+    multi = bool(result.turn_leaderboards)
+    for shown, board in boards:
+        base = f"Mean scores · rubric {result.rubric} · {judge_id}"
+        stdout.print(
+            score_table(
+                board,
+                title=board_title(base, shown, multi_turn=multi),
+                score_label="Score",
+                spec=".2f",
+                extra=criteria,
+            )
         )
-    )
     s = result.stats
     stderr.print(
         f"run {result.run_id} · {s['responses']} responses · mode {s['mode']} · "

@@ -7,6 +7,7 @@ import json
 import click
 
 from judgekit.commands.common import leaderboard_table, print_json, stdout
+from judgekit.commands.turns import board_title, chosen_boards, turn_option
 
 
 @click.command()
@@ -20,15 +21,35 @@ from judgekit.commands.common import leaderboard_table, print_json, stdout
 @click.option("--run", "run_id", default=None, help="Run id (default: the latest finished run).")
 @click.option("--method", default="bt", show_default=True, help="Rating method stored for the run.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead.")
-def leaderboard(db: str, run_id: str | None, method: str, as_json: bool) -> None:
-    """Print the leaderboard of a stored run without judging anything."""
+@turn_option
+def leaderboard(db: str, run_id: str | None, method: str, as_json: bool, turn: int | None) -> None:
+    """Print the leaderboard of a stored run without judging anything.
+
+    A multi-turn run has a board per turn and one for all turns together; --turn picks.
+    """
+    from judgekit.runs.turns import turn_method, turn_rows
     from judgekit.store import queries
     from judgekit.store.db import open_store
 
     with open_store(db, read_only=True) as store:
         run_id = run_id or queries.latest_run_id(store)
         board = queries.leaderboard(store, run_id=run_id, method=method)
+        per_turn = {
+            k: queries.leaderboard(store, run_id=run_id, method=turn_method(method, k))
+            for k in queries.rated_turns(store, run_id=run_id, method=method)
+        }
+    boards = chosen_boards(board, per_turn, turn)
     if as_json:
-        print_json({"run_id": run_id, "leaderboard": json.loads(board.to_json(orient="records"))})
-    else:
-        stdout.print(leaderboard_table(board, title=f"Leaderboard · run {run_id} · {method}"))
+        payload: dict[str, object] = {"run_id": run_id}
+        if turn is not None:
+            payload["turn"] = turn
+        payload["leaderboard"] = json.loads(boards[-1][1].to_json(orient="records"))
+        if turn is None and per_turn:
+            payload["per_turn"] = turn_rows(per_turn)
+        print_json(payload)
+        return
+    for shown, shown_board in boards:
+        title = board_title(
+            f"Leaderboard · run {run_id} · {method}", shown, multi_turn=bool(per_turn)
+        )
+        stdout.print(leaderboard_table(shown_board, title=title))

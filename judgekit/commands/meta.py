@@ -12,7 +12,7 @@ import pandas as pd
 from rich.table import Table
 
 from judgekit.commands.common import print_json, stderr, stdout
-from judgekit.human import LABEL_FORMATS
+from judgekit.inputs.human import LABEL_FORMATS
 
 #: Figures shown as plain numbers; every other figure without a unit is a share.
 _NUMBERS = {
@@ -86,7 +86,7 @@ def report_table(metrics: pd.DataFrame, *, title: str) -> Table:
 
 
 def comparison_rich_table(frame: pd.DataFrame) -> Table:
-    """A rich table of :func:`judgekit.meta_report.comparison_table`'s frame."""
+    """A rich table of :func:`judgekit.quality.report.comparison_table`'s frame."""
     table = Table(title="Judges compared", title_justify="left", header_style="bold")
     for column in frame.columns:
         table.add_column(column, justify="left" if column in ("judge", "run_id") else "right")
@@ -127,7 +127,9 @@ def _lc_table(lc: pd.DataFrame) -> Table:
     default=None,
     type=click.Path(dir_okay=False),
     help="Human labels: prompt_id/model_a/model_b/winner rows, MT-Bench human judgments, "
-    "Chatbot Arena battles or AlpacaEval annotations.",
+    "Chatbot Arena battles or AlpacaEval annotations; or labels with their own texts "
+    "(prompt/text_a/text_b/preferred rows, LLMBar's input/output_1/output_2/label), which "
+    "--judges judges without OUTPUTS.",
 )
 @click.option(
     "--human-format",
@@ -196,16 +198,18 @@ def meta(
 
     Without --judges, report on a stored run (--run, default the latest). With --judges,
     judge OUTPUTS with each judge (each a run in --db) and compare the judges against the
-    human labels.
+    human labels. Labels that carry their own texts (text pairs, LLMBar) need no OUTPUTS:
+    their answers are judged.
 
     \b
     Example:
       judgekit meta --db judgekit.duckdb --human human_judgments.json
       judgekit meta --judges hf/smollm2,openai/gpt-4o-mini --human labels.jsonl a.jsonl b.jsonl
+      judgekit meta --judges hf/smollm2 --human llmbar_natural.json
     """
     from judgekit.errors import StoreError
-    from judgekit.human import load_human_labels
-    from judgekit.meta_report import judge_report
+    from judgekit.inputs.human import load_human_labels
+    from judgekit.quality.report import judge_report
     from judgekit.store import queries
     from judgekit.store.db import open_store
 
@@ -224,15 +228,20 @@ def meta(
         if human_path
         else None
     )
+    # Labels with their own texts (text pairs, LLMBar) bring the answers to judge.
+    texts = labels.outputs if labels is not None else None
+    holds_texts = f"--human {human_path} holds the answers to judge"
     if judges:
         ids = [j.strip() for j in judges.split(",") if j.strip()]
-        if not outputs:
+        if texts is not None and outputs:
+            raise click.UsageError(f"{holds_texts}; give no OUTPUTS with it")
+        if not outputs and texts is None:
             raise click.UsageError("--judges needs the OUTPUTS files to judge")
         if labels is None:
             raise click.UsageError("--judges compares judges against --human labels")
         frame = _compare_judges(
             ids,
-            outputs=list(outputs),
+            outputs=[texts] if texts is not None else list(outputs),
             db=db,
             labels=labels,
             schedule=schedule,
@@ -246,6 +255,10 @@ def meta(
         return
     if outputs:
         raise click.UsageError("OUTPUTS are judged only with --judges")
+    if texts is not None and run_id is None:
+        raise click.UsageError(
+            f"{holds_texts}: name the judge with --judges, or the run that judged them with --run"
+        )
     if not Path(db).exists():
         raise StoreError(f"{db}: no such store; run `judgekit compare` first")
     with open_store(db) as store:
@@ -264,7 +277,7 @@ def meta(
 def _compare_judges(
     ids: list[str],
     *,
-    outputs: list[str],
+    outputs: list[str] | list[pd.DataFrame],
     db: str,
     labels: Any,
     schedule: str,
@@ -272,9 +285,9 @@ def _compare_judges(
     progress: bool,
 ) -> pd.DataFrame:
     """Judge the outputs with each judge (one run each) and tabulate their reports."""
-    from judgekit.api import compare
     from judgekit.judges.base import JudgeOptions
-    from judgekit.meta_report import comparison_table, judge_report
+    from judgekit.quality.report import comparison_table, judge_report
+    from judgekit.runs.compare import compare
     from judgekit.store.db import open_store
 
     reports = {}
@@ -305,7 +318,7 @@ def _run_probe(
     """The injection probe: judged in a throwaway store, so --db is left alone."""
     from judgekit.judges import registry
     from judgekit.judges.base import JudgeOptions
-    from judgekit.probes import INJECTIONS, injection_probe
+    from judgekit.runs.probes import INJECTIONS, injection_probe
 
     ids = [j.strip() for j in (judges or "").split(",") if j.strip()]
     if len(ids) != 1 or not outputs or target is None:

@@ -57,7 +57,7 @@ def rank_battles(
     seed: int = 0,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read a battle file and rank it: the leaderboard frame and the ranker's extras."""
-    from judgekit.io.battles import load_battles
+    from judgekit.inputs.battles import load_battles
     from judgekit.rank import (
         bradley_terry,
         elo,

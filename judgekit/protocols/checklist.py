@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from judgekit.inputs.templates import PromptTemplate, load_template
 from judgekit.protocols.fencing import fence
 from judgekit.rubrics.model import Checklist
-from judgekit.templates import PromptTemplate, load_template
 from judgekit.types import Candidate, Item, JudgeRequest, Message
 
 AnswerMode = Literal["logprobs", "generate"]

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from judgekit.errors import ConfigError
+from judgekit.inputs.templates import PromptTemplate, load_template
 from judgekit.protocols.fencing import fence
 from judgekit.protocols.listwise_parse import ListwiseVerdict
 from judgekit.protocols.pairwise import DEFAULT_CRITERIA
-from judgekit.templates import PromptTemplate, load_template
 from judgekit.types import Candidate, Item, JudgeRequest, Message, Outcome
 
 VerdictMode = Literal["logprobs", "generate"]

@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from judgekit.inputs.templates import PromptTemplate, load_template
 from judgekit.plan import Comparison
 from judgekit.protocols.fencing import fence
-from judgekit.templates import PromptTemplate, load_template
+from judgekit.protocols.turns import render_pairwise_turn
 from judgekit.types import Candidate, Item, JudgeRequest, Message
 
 VerdictMode = Literal["logprobs", "generate"]
@@ -110,7 +111,11 @@ def plan_requests(
     candidates: Mapping[str, Mapping[str, Candidate]],
     spec: PairwiseSpec,
 ) -> list[PlannedCall]:
-    """Both orders of every comparison: ``ab`` shows model_a first, ``ba`` model_b first."""
+    """Both orders of every comparison: ``ab`` shows model_a first, ``ba`` model_b first.
+
+    A comparison of turn N > 1 shows both conversations up to turn N
+    (:func:`judgekit.protocols.turns.render_pairwise_turn`).
+    """
     template = load_pairwise_template(spec.template)
     planned: list[PlannedCall] = []
     for comp in comparisons:
@@ -118,6 +123,17 @@ def plan_requests(
         cand_a = candidates[comp.prompt_id][comp.model_a]
         cand_b = candidates[comp.prompt_id][comp.model_b]
         for order, (first, second) in (("ab", (cand_a, cand_b)), ("ba", (cand_b, cand_a))):
-            request = render_request(item, first, second, spec=spec, template=template)
+            if comp.turn > 1:
+                request = render_pairwise_turn(
+                    item,
+                    first,
+                    second,
+                    turn=comp.turn,
+                    mode=spec.mode,
+                    criteria=spec.criteria,
+                    fenced=spec.fenced,
+                )
+            else:
+                request = render_request(item, first, second, spec=spec, template=template)
             planned.append(PlannedCall(comp, order, request))  # type: ignore[arg-type]
     return planned

@@ -129,6 +129,7 @@ class PlannedScore:
     criteria: tuple[str, ...]
     mode: ScoreMode
     request: JudgeRequest
+    turn: int = 1
 
 
 def plan_score_requests(
@@ -191,5 +192,9 @@ def plan_feedback_scores(
             assistant_prefix=prefix,
             max_tokens=1,
         )
-        planned.append(PlannedScore(call.prompt_id, call.model, call.criteria, "logprobs", request))
+        planned.append(
+            PlannedScore(
+                call.prompt_id, call.model, call.criteria, "logprobs", request, turn=call.turn
+            )
+        )
     return planned

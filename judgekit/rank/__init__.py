@@ -21,7 +21,8 @@ from judgekit.rank.elo import elo
 from judgekit.rank.leaderboard import ci_aware_rank, ratings_frame
 from judgekit.rank.plackett_luce import openskill_ratings, plackett_luce
 from judgekit.rank.scale import to_elo
-from judgekit.rank.style import markdown_style, style_controlled_bt, style_features_from_frame
+from judgekit.rank.style import style_controlled_bt
+from judgekit.rank.style_features import markdown_style, style_features_from_frame
 from judgekit.rank.synthetic import simulate_pairwise
 from judgekit.rank.ties import TIE_MODELS
 

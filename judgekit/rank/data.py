@@ -215,7 +215,7 @@ class PairwiseData:
         Columns: ``model_a``, ``model_b`` and either ``winner`` (one of
         :data:`WINNER_LABELS`) or numeric ``win_a``/``win_b``/``tie``; optional ``weight``.
         With ``style=True``, style contrasts are computed by
-        :func:`judgekit.rank.style.style_features_from_frame`.
+        :func:`judgekit.rank.style_features.style_features_from_frame`.
 
         Args:
             frame: The battles.
@@ -306,7 +306,7 @@ class PairwiseData:
             weight[absent] = 1.0
         features, feature_names = None, ()
         if style:
-            from judgekit.rank.style import style_features_from_frame
+            from judgekit.rank.style_features import style_features_from_frame
 
             features, feature_names = style_features_from_frame(frame, path=path)
         return cls.from_arrays(

@@ -13,37 +13,56 @@ from judgekit.types import Ratings
 FRAME_COLUMNS = ["rank", "model", "rating", "ci_low", "ci_high", "identifiable"]
 
 
-def ci_aware_rank(ci_low: Sequence[float], ci_high: Sequence[float]) -> list[int]:
+def ci_aware_rank(
+    ci_low: Sequence[float],
+    ci_high: Sequence[float],
+    *,
+    rating: Sequence[float] | None = None,
+) -> list[int]:
     """Rank = 1 + the number of models whose lower bound is above this model's upper bound.
 
     This is the rank Chatbot Arena publishes (Chiang et al. 2024): models whose intervals
-    overlap share a rank, so a rank claims only what the CIs support.
+    overlap share a rank, so a rank claims only what the CIs support. Every table in
+    judgekit that ranks models (compare, grade, checklist, arena, listwise, rank and the
+    dashboard) ranks through this one function.
+
+    Args:
+        ci_low, ci_high: each model's 95 % interval.
+        rating: each model's point estimate. A model whose interval is missing (NaN) is
+            ranked by this point, as an interval of width zero, so without any intervals the
+            result is competition ranking ("1224") by rating. A model with neither an
+            interval nor a rating ranks after every model that has one.
     """
     low = np.asarray(ci_low, dtype=np.float64)
     high = np.asarray(ci_high, dtype=np.float64)
+    if low.shape != high.shape:
+        raise ValueError(f"ci_low has {low.shape[0]} values but ci_high has {high.shape[0]}")
+    if rating is not None:
+        point = np.asarray(rating, dtype=np.float64)
+        if point.shape != low.shape:
+            raise ValueError(f"rating has {point.shape[0]} values but the CIs {low.shape[0]}")
+        no_interval = np.isnan(low) | np.isnan(high)
+        low = np.where(no_interval, point, low)
+        high = np.where(no_interval, point, high)
+    known = ~(np.isnan(low) | np.isnan(high))
     # Sorting the lower bounds turns the count into one binary search per model.
-    sorted_low = np.sort(low)
-    above = low.shape[0] - np.searchsorted(sorted_low, high, side="right")
-    return [int(x) + 1 for x in above]
-
-
-def ordinal_rank(rating: Sequence[float]) -> list[int]:
-    """Competition ranking ("1224") by rating, best first."""
-    values = pd.Series(np.asarray(rating, dtype=np.float64))
-    return [int(x) for x in values.rank(method="min", ascending=False)]
+    sorted_low = np.sort(low[known])
+    above = sorted_low.shape[0] - np.searchsorted(sorted_low, high, side="right")
+    last = int(known.sum()) + 1
+    return [int(x) + 1 if ok else last for x, ok in zip(above, known, strict=True)]
 
 
 def ratings_frame(ratings: Ratings) -> pd.DataFrame:
     """A leaderboard DataFrame, best first.
 
-    Columns: ``rank`` (CI-aware when the ratings have CIs, else ordinal), ``model``,
+    Columns: ``rank`` (:func:`ci_aware_rank`; by rating alone without CIs), ``model``,
     ``rating``, ``ci_low``, ``ci_high`` (NaN without CIs) and ``identifiable``.
     """
     n = len(ratings.models)
     has_ci = ratings.ci_low is not None and ratings.ci_high is not None
     low = np.asarray(ratings.ci_low if has_ci else [np.nan] * n, dtype=np.float64)
     high = np.asarray(ratings.ci_high if has_ci else [np.nan] * n, dtype=np.float64)
-    rank = ci_aware_rank(low, high) if has_ci else ordinal_rank(ratings.rating)
+    rank = ci_aware_rank(low, high, rating=ratings.rating)
     identifiable = ratings.identifiable if ratings.identifiable is not None else (True,) * n
     frame = pd.DataFrame(
         {

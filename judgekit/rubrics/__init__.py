@@ -1,17 +1,18 @@
-"""Rubrics and checklists as data, and the engines that grade with them.
+"""Rubrics and checklists as data: models, loaders and verdict parsers.
 
-- :func:`load_rubric` / :func:`list_rubrics`: versioned YAML rubrics from ``rubrics/``.
-- :func:`grade`: pointwise (absolute) grading, Prometheus feedback or G-Eval expected scores.
-- :func:`checklist`: TICK checklist evaluation; :func:`pass_rate_outcomes` turns its scores
-  into pairwise outcomes for Bradley-Terry.
-- :func:`select_best` and :func:`refinement_feedback`: STICK Best-of-N and self-refinement.
-- :func:`criteria_text`: a rubric's criteria for the pairwise protocol (relative grading).
+The engines that grade with them live in :mod:`judgekit.runs.grade`,
+:mod:`judgekit.runs.checklist` and :mod:`judgekit.runs.stick`.
+
+
+- :func:`load_rubric` / :func:`list_rubrics`: versioned YAML rubrics from ``rubrics/``;
+- :func:`load_checklists` / :func:`dump_checklists`: user-written checklists (JSONL).
 """
 
 from __future__ import annotations
 
+import warnings
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from judgekit.rubrics.loader import (
     LoadedRubric,
@@ -31,57 +32,47 @@ from judgekit.rubrics.model import (
     Scale,
 )
 
-if TYPE_CHECKING:
-    from judgekit.protocols.pointwise import criteria_text
-    from judgekit.rubrics.engine import GradeResult, grade
-    from judgekit.rubrics.stick import BestOfN, Refinement, refinement_feedback, select_best
-    from judgekit.rubrics.tick import ChecklistResult, checklist, pass_rate_outcomes
-
-# The engines import the protocols, which import this package's models: loading them on
-# first use keeps ``import judgekit.rubrics.model`` free of that cycle.
-_LAZY = {
+# Deprecated aliases, kept for one release: the engines moved to judgekit.runs (grade,
+# checklist, stick) and criteria_text to judgekit.protocols.pointwise. They load on first use
+# and warn, so that this package stays a data layer that imports nothing above it.
+_MOVED = {
     "criteria_text": "judgekit.protocols.pointwise",
-    "GradeResult": "judgekit.rubrics.engine",
-    "grade": "judgekit.rubrics.engine",
-    "BestOfN": "judgekit.rubrics.stick",
-    "ChecklistResult": "judgekit.rubrics.tick",
-    "Refinement": "judgekit.rubrics.stick",
-    "checklist": "judgekit.rubrics.tick",
-    "pass_rate_outcomes": "judgekit.rubrics.tick",
-    "refinement_feedback": "judgekit.rubrics.stick",
-    "select_best": "judgekit.rubrics.stick",
+    "GradeResult": "judgekit.runs.grade",
+    "grade": "judgekit.runs.grade",
+    "BestOfN": "judgekit.runs.stick",
+    "ChecklistResult": "judgekit.runs.checklist",
+    "Refinement": "judgekit.runs.stick",
+    "checklist": "judgekit.runs.checklist",
+    "pass_rate_outcomes": "judgekit.runs.checklist",
+    "refinement_feedback": "judgekit.runs.stick",
+    "select_best": "judgekit.runs.stick",
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    module = _MOVED.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"judgekit.rubrics.{name} moved to {module}.{name}; the old name goes in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return getattr(import_module(module), name)
 
 
 __all__ = [
-    "BestOfN",
     "Checklist",
     "ChecklistOptions",
     "ChecklistQuestion",
-    "ChecklistResult",
     "Criterion",
     "GradeOptions",
-    "GradeResult",
     "LoadedRubric",
-    "Refinement",
     "Rubric",
     "Scale",
-    "checklist",
-    "criteria_text",
     "dump_checklists",
-    "grade",
     "list_rubrics",
     "load_checklists",
     "load_rubric",
-    "pass_rate_outcomes",
-    "refinement_feedback",
     "rubric_names",
-    "select_best",
 ]

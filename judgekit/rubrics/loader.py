@@ -18,10 +18,10 @@ import yaml
 from pydantic import ValidationError
 
 from judgekit.errors import ConfigError, InputError
-from judgekit.io.outputs import prompt_id_for
-from judgekit.io.tabular import decode_utf8, is_missing, read_rows
+from judgekit.inputs.outputs import prompt_id_for
+from judgekit.inputs.tabular import decode_utf8, is_missing, read_rows
+from judgekit.inputs.templates import PromptTemplate, load_template, rubrics_dir
 from judgekit.rubrics.model import Checklist, ChecklistQuestion, LocatedValueError, Rubric
-from judgekit.templates import PromptTemplate, load_template, rubrics_dir
 from judgekit.types import Item
 
 RUBRIC_FILE = "rubric.yaml"

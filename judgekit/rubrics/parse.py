@@ -7,7 +7,8 @@ Score shapes understood, in order of trust:
 
 1. choice probabilities over the score labels (logprobs): the expected score
    ``sum(s * p(s))``, as in G-Eval, with the distribution kept;
-2. ``[RESULT] 4`` (Prometheus; the last one counts);
+2. ``[RESULT] 4`` (Prometheus; the last one counts), then ``Rating: [[4]]`` (MT-Bench's
+   ``[[rating]]``; the last one counts);
 3. ``Score: 4``, ``score of 4``, ``Rating = 4``, ``4 out of 5`` and ``4/5`` (the denominator
    must be the scale's maximum, so that ``8/10`` on a 1-5 scale is not read as 8);
 4. a bold number ``**4**`` when it is the only one;
@@ -61,6 +62,7 @@ _KEYWORD = re.compile(
     + r"(?!\d|\.\d|\s*:)",
     re.IGNORECASE,
 )
+_DOUBLE_BRACKET = re.compile(r"\[\[\s*" + _NUMBER + r"\s*\]\]")
 _OUT_OF = re.compile(_NUMBER + r"\s*(?:/|out\s+of)\s*(\d+)", re.IGNORECASE)
 _BOLD = re.compile(r"\*\*\s*" + _NUMBER + r"\s*\*\*")
 _BARE = re.compile(r"^\W*?" + _NUMBER + r"\s*[.!]?\s*$")
@@ -78,6 +80,9 @@ def _find_score(text: str, scale: Scale) -> float | None:
     results = _RESULT.findall(text)
     if results:
         return float(results[-1])
+    bracketed = _DOUBLE_BRACKET.findall(text)
+    if bracketed:
+        return float(bracketed[-1])
     keyword = _KEYWORD.findall(text)
     if keyword:
         return float(keyword[-1])

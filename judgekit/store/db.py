@@ -8,6 +8,7 @@ open it between batches of a long run. A separate lock file keeps two writing ru
 from __future__ import annotations
 
 import fcntl
+import importlib.metadata
 import json
 import os
 import time
@@ -27,6 +28,15 @@ from judgekit.types import JudgeRequest, JudgeResponse
 MEMORY = ":memory:"
 _LOCK_RETRIES = 50
 _LOCK_SLEEP_S = 0.1
+
+
+def package_version() -> str:
+    """judgekit's installed version, recorded with every run (from the package metadata, so
+    the store does not import the top-level package and everything it re-exports)."""
+    try:
+        return importlib.metadata.version("judgekit")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 @dataclass(frozen=True)
@@ -163,10 +173,8 @@ class Store:
 
     def create_run(self, *, kind: str, config: dict[str, Any], run_id: str | None = None) -> str:
         """Insert (or restart) a run and return its id."""
-        from judgekit import __version__
-
         run_id = run_id or f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-        versions = {"judgekit": __version__, "duckdb": duckdb.__version__}
+        versions = {"judgekit": package_version(), "duckdb": duckdb.__version__}
         with self.transaction() as con:
             con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
             con.execute(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from judgekit.human import HUMAN_LABEL_COLUMNS, HUMAN_SCORE_COLUMNS, HumanLabels
+from judgekit.inputs.human import HUMAN_LABEL_COLUMNS, HUMAN_SCORE_COLUMNS, HumanLabels
 from judgekit.store.db import Store
 
 REPORT_COLUMNS = ["section", "metric", "value", "n", "detail"]
@@ -64,8 +64,8 @@ def verdicts(store: Store, *, run_id: str) -> pd.DataFrame:
     )
     plain = _frame(
         store,
-        f"SELECT {columns} FROM verdicts WHERE run_id = ? "
-        "ORDER BY prompt_id, model_a, model_b, position_order",
+        f"SELECT {columns}, turn FROM verdicts WHERE run_id = ? "
+        "ORDER BY prompt_id, turn, model_a, model_b, position_order",
         [run_id],
     )
     if not plain.empty:

@@ -412,6 +412,48 @@ def m020_meta(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+#: Tables whose rows judge one turn of a conversation, with their primary key before ``turn``.
+TURN_TABLES = {
+    "verdicts": ("run_id", "prompt_id", "model_a", "model_b", "position_order"),
+    "outcomes": ("run_id", "prompt_id", "model_a", "model_b"),
+    "scores": ("run_id", "prompt_id", "model", "criterion"),
+}
+
+
+def m040_turns(con: duckdb.DuckDBPyConnection) -> None:
+    """Multi-turn judging: verdicts, outcomes and scores gain a ``turn`` column (1 for every
+    row written before, and the default), which joins their primary keys so that turns 1 and
+    2 of one prompt are kept apart; items and candidates keep every turn of a conversation
+    as JSON lists (``turns``, ``reference_turns``; NULL for a single turn)."""
+    for table, key in TURN_TABLES.items():
+        # DuckDB cannot widen a primary key in place: rebuild the table with its columns,
+        # NOT NULL constraints and rows, then add the wider key.
+        required = [
+            row[0]
+            for row in con.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name = ? AND is_nullable = 'NO'",
+                [table],
+            ).fetchall()
+        ]
+        con.execute(f"ALTER TABLE {table} RENAME TO {table}_before_turns")
+        con.execute(
+            f"CREATE TABLE {table} AS SELECT *, 1::INTEGER AS turn FROM {table}_before_turns"
+        )
+        con.execute(f"DROP TABLE {table}_before_turns")
+        for column in [*required, "turn"]:
+            con.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL")
+        con.execute(f"ALTER TABLE {table} ALTER COLUMN turn SET DEFAULT 1")
+        con.execute(f"ALTER TABLE {table} ADD PRIMARY KEY ({', '.join(key)}, turn)")
+    con.execute(
+        """
+        ALTER TABLE items ADD COLUMN turns JSON;
+        ALTER TABLE items ADD COLUMN reference_turns JSON;
+        ALTER TABLE candidates ADD COLUMN turns JSON;
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_checklists", m002_checklists),
@@ -419,6 +461,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m011_arena", m011_arena),
     ("m030_icai", m030_icai),
     ("m020_meta", m020_meta),
+    ("m040_turns", m040_turns),
 ]
 
 

@@ -60,12 +60,23 @@ def leaderboard(store: Store, *, run_id: str | None = None, method: str = "bt") 
     return frame
 
 
+def rated_turns(store: Store, *, run_id: str, method: str = "bt") -> list[int]:
+    """The turns of a multi-turn run with their own ``<method>@turn<k>`` ratings, in order."""
+    frame = _frame(
+        store,
+        "SELECT DISTINCT method FROM ratings WHERE run_id = ? AND starts_with(method, ?)",
+        [run_id, f"{method}@turn"],
+    )
+    suffixes = [m[len(method) + len("@turn") :] for m in frame["method"]]
+    return sorted(int(s) for s in suffixes if s.isdigit())
+
+
 def outcomes(store: Store, *, run_id: str) -> pd.DataFrame:
-    """Per-comparison outcomes of a run."""
+    """Per-comparison outcomes of a run, with the conversation turn each one judged."""
     return _frame(
         store,
-        "SELECT prompt_id, model_a, model_b, win_a, win_b, tie, flipped, status "
-        "FROM outcomes WHERE run_id = ? ORDER BY prompt_id, model_a, model_b",
+        "SELECT prompt_id, model_a, model_b, win_a, win_b, tie, flipped, status, turn "
+        "FROM outcomes WHERE run_id = ? ORDER BY prompt_id, turn, model_a, model_b",
         [run_id],
     )
 
@@ -75,8 +86,8 @@ def verdicts(store: Store, *, run_id: str) -> pd.DataFrame:
     return _frame(
         store,
         "SELECT prompt_id, model_a, model_b, position_order, status, p_first, p_second, p_tie, "
-        "discrete, raw, error, request_hash FROM verdicts WHERE run_id = ? "
-        "ORDER BY prompt_id, model_a, model_b, position_order",
+        "discrete, raw, error, request_hash, turn FROM verdicts WHERE run_id = ? "
+        "ORDER BY prompt_id, turn, model_a, model_b, position_order",
         [run_id],
     )
 

@@ -9,6 +9,7 @@ a store.
 - :mod:`judgekit.views.boards`: leaderboards by any method and prompt category, head-to-head
   matrices, display formatting;
 - :mod:`judgekit.views.quality`: judge quality;
+- :mod:`judgekit.views.trust`: a run's stored trust report (warnings and figures);
 - :mod:`judgekit.views.runs`: store status, runs, run comparisons, the per-prompt drill-down.
 """
 
@@ -57,19 +58,31 @@ from judgekit.views.runs import (
     runs_table,
     store_status,
 )
+from judgekit.views.trust import (
+    BANNER_LEAD,
+    TRUST_COLUMNS,
+    TrustView,
+    banner_markdown,
+    run_trust,
+    trust_view,
+)
 
 __all__ = [
+    "BANNER_LEAD",
     "BOARD_COLUMNS",
     "METHOD_LABELS",
     "PAIRWISE_METHODS",
     "ROUNDS",
     "SCORE_PREFIXES",
+    "TRUST_COLUMNS",
     "Board",
     "HeadToHead",
     "JudgeQuality",
     "PromptDetail",
     "RunComparison",
     "StoreStatus",
+    "TrustView",
+    "banner_markdown",
     "compare_boards",
     "compare_runs",
     "display_board",
@@ -93,8 +106,10 @@ __all__ = [
     "predicted_win_matrix",
     "prompt_detail",
     "rank_outcomes",
+    "run_trust",
     "runs_table",
     "store_status",
+    "trust_view",
     "wilson_interval",
     "win_matrix",
     "with_style_features",

@@ -14,7 +14,8 @@ from judgekit.errors import ConfigError, JudgekitError
 from judgekit.rank import PairwiseData, bradley_terry, elo, plackett_luce, ratings_frame
 from judgekit.rank.leaderboard import win_rates
 from judgekit.rank.scale import ELO_PER_NAT
-from judgekit.rank.style import style_controlled_bt, style_features_from_frame
+from judgekit.rank.style import style_controlled_bt
+from judgekit.rank.style_features import style_features_from_frame
 from judgekit.rank.ties import logistic
 from judgekit.store import dashboard_queries as dq
 from judgekit.store.db import Store
@@ -217,7 +218,7 @@ def hard_outcomes(data: PairwiseData) -> PairwiseData:
 
 def _score_board(store: Store, *, run_id: str, method: str, category: str | None) -> Board:
     """Mean scores of one criterion on the chosen prompts, re-averaged by the rubric engine."""
-    from judgekit.rubrics.engine import OVERALL, mean_leaderboard
+    from judgekit.runs.grade import OVERALL, mean_leaderboard
 
     criterion = method.partition(":")[2]
     rows = dq.score_rows(store, run_id=run_id, category=category)

@@ -28,10 +28,10 @@ real run uses:
   after every batch;
 - elo: the same random pairs, online Elo (the update of ``judgekit.rank.elo``), K = --elo-k
   (4, FastChat's and judgekit's default; 8 and 16 settle above τ = 0.9 less often);
-- adaptive: ``judgekit.adaptive.select_pairs`` on ``bt_posterior``, batches of --batch;
-- arena: ``judgekit.arena.plan_rounds`` + openskill updates (``ArenaState``), K = --k; one
+- adaptive: ``judgekit.plan.adaptive.select_pairs`` on ``bt_posterior``, batches of --batch;
+- arena: ``judgekit.plan.arena.plan_rounds`` + openskill updates (``ArenaState``), K = --k; one
   listwise call counts as 1 call and as K - 1 pairwise-equivalent calls;
-- sort: ``judgekit.sorting.merge_sort`` of the models' answers to a fresh prompt per pass,
+- sort: ``judgekit.runs.sorting.merge_sort`` of the models' answers to a fresh prompt per pass,
   passes fused by Bradley-Terry on every comparison they made.
 
 It prints the median calls over seeds (and the 25-75 % range) per method and model count,
@@ -52,11 +52,11 @@ from scipy.stats import kendalltau
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
-from judgekit.adaptive import Criterion, batch_rng, bt_posterior, select_pairs  # noqa: E402
-from judgekit.arena import ArenaState, plan_rounds  # noqa: E402
+from judgekit.plan.adaptive import Criterion, batch_rng, bt_posterior, select_pairs  # noqa: E402
+from judgekit.plan.arena import ArenaState, plan_rounds  # noqa: E402
 from judgekit.rank import PairwiseData, RankingData, bradley_terry, elo, plackett_luce  # noqa: E402
 from judgekit.rank.scale import ELO_BASE, ELO_SCALE  # noqa: E402
-from judgekit.sorting import PairCache, merge_sort  # noqa: E402
+from judgekit.runs.sorting import PairCache, merge_sort  # noqa: E402
 
 METHODS = ("uniform", "elo", "adaptive", "arena", "sort")
 
@@ -338,7 +338,7 @@ def main() -> None:
         "--adaptive-criterion",
         choices=["information", "discordance"],
         default="information",
-        help="pair-choice criterion of the adaptive schedule (judgekit.adaptive.select_pairs)",
+        help="pair-choice criterion of the adaptive schedule (judgekit.plan.adaptive.select_pairs)",
     )
     parser.add_argument(
         "--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods to run"

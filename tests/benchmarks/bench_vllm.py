@@ -36,11 +36,12 @@ from typing import Any
 
 import pandas as pd
 
-from judgekit.api import CompareResult, compare
 from judgekit.judges.base import JudgeOptions
 from judgekit.judges.hf import HFJudge
 from judgekit.judges.vllm import VLLMJudge
 from judgekit.judges.vllm_engine import VLLMEngineOptions
+from judgekit.runs.compare import compare
+from judgekit.runs.records import CompareResult
 from judgekit.types import JudgeRequest, Message
 
 DEMO = Path(__file__).resolve().parents[2] / "arenas" / "demo" / "outputs"

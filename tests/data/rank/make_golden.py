@@ -69,7 +69,7 @@ def main() -> None:
     from arena_rank.models.contextual_bradley_terry import ContextualBradleyTerry
     from arena_rank.utils.data_utils import ContextualPairDataset, PairDataset
 
-    from judgekit.rank.style import STYLE_FEATURES, style_contrast
+    from judgekit.rank.style_features import STYLE_FEATURES, style_contrast
 
     star = star_battles()
     star.to_csv(HERE / "star_battles.csv", index=False)

@@ -1,0 +1,8 @@
+"""Judge quality: how far a judge's verdicts can be trusted.
+
+- :mod:`judgekit.quality.agreement`: the metrics (accuracy, κ, α, flip rate, position and
+  length preference, self-preference, length-controlled win rates);
+- :mod:`judgekit.quality.report`: the judge-quality report of a stored run (``judgekit meta``).
+
+This layer may import the store and everything beneath it, never the runs that call it.
+"""

@@ -1,0 +1,178 @@
+"""The rows and result objects that every judged run writes and returns.
+
+Input tables (items, candidates), per-order verdict rows, outcomes combined from both
+orders, deterministic run ids and run summaries, and :class:`CompareResult`. The pairwise,
+listwise, adaptive, sorting, panel and arena runs all build on these, so they live below
+each of those runs rather than inside one of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from judgekit.inputs.outputs import OutputSet, load_outputs
+from judgekit.protocols.debias import combine_orders
+from judgekit.protocols.pairwise import PlannedCall
+from judgekit.runs.options import CompareOptions
+from judgekit.runs.runner import ExecutionStats
+from judgekit.runs.turns import turn_rows
+from judgekit.types import Outcome, Verdict
+
+log = logging.getLogger("judgekit")
+
+OutputsArg = str | Path | pd.DataFrame | Sequence[str | Path | pd.DataFrame]
+
+
+@dataclass
+class CompareResult:
+    """What :func:`compare` returns."""
+
+    run_id: str
+    leaderboard: pd.DataFrame
+    outcomes: pd.DataFrame
+    verdicts: pd.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
+    turn_leaderboards: dict[int, pd.DataFrame] = field(default_factory=dict)
+    """For multi-turn outputs, one board per turn; ``leaderboard`` pools all turns."""
+
+    def to_json(self) -> dict[str, Any]:
+        payload = result_json(self.run_id, self.leaderboard, self.stats)
+        if self.turn_leaderboards:
+            payload["per_turn"] = turn_rows(self.turn_leaderboards)
+        return payload
+
+
+def output_list(outputs: OutputsArg) -> list[str | Path | pd.DataFrame]:
+    if isinstance(outputs, (str, Path, pd.DataFrame)):
+        return [outputs]
+    return list(outputs)
+
+
+def load_comparable(outputs: OutputsArg) -> OutputSet:
+    """Load outputs and warn about prompts that only one model answered (they are skipped)."""
+    data = load_outputs(output_list(outputs))
+    if data.skipped_prompts:
+        log.warning(
+            "skipped %d prompt(s) answered by only one model: %s",
+            len(data.skipped_prompts),
+            ", ".join(data.skipped_prompts[:5]) + (" …" if len(data.skipped_prompts) > 5 else ""),
+        )
+    return data
+
+
+def result_json(run_id: str, leaderboard: pd.DataFrame, stats: dict[str, Any]) -> dict[str, Any]:
+    """The ``--json`` shape of a run's result: run id, leaderboard records and stats."""
+    return {
+        "run_id": run_id,
+        "leaderboard": json.loads(leaderboard.to_json(orient="records")),
+        "stats": stats,
+    }
+
+
+def compare_run_id(outputs: OutputSet, *, judge_id: str, config: dict[str, Any]) -> str:
+    # The same inputs, judge and options give the same run id: a re-run replaces its rows.
+    payload = json.dumps({"inputs": outputs.digest(), "judge": judge_id, **config}, sort_keys=True)
+    return "cmp-" + hashlib.sha256(payload.encode()).hexdigest()[:10]
+
+
+def verdict_rows(
+    run_id: str, planned: Sequence[PlannedCall], verdicts: Sequence[Verdict], hashes: Sequence[str]
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "run_id": run_id,
+            "prompt_id": [p.comparison.prompt_id for p in planned],
+            "model_a": [p.comparison.model_a for p in planned],
+            "model_b": [p.comparison.model_b for p in planned],
+            "position_order": [p.order for p in planned],
+            "request_hash": list(hashes),
+            "status": [v.status for v in verdicts],
+            "p_first": [v.p_first for v in verdicts],
+            "p_second": [v.p_second for v in verdicts],
+            "p_tie": [v.p_tie for v in verdicts],
+            "discrete": [v.discrete for v in verdicts],
+            "raw": [v.raw for v in verdicts],
+            "error": [v.error for v in verdicts],
+        }
+    )
+
+
+def run_summary(
+    frame: pd.DataFrame, parse_failures: int, exec_stats: ExecutionStats, skipped: int
+) -> dict[str, Any]:
+    ok = frame[frame["status"] == "ok"]
+    return {
+        "comparisons": int(len(frame)),
+        "usable_comparisons": int(len(ok)),
+        "judge_calls_planned": exec_stats.planned,
+        "judge_calls_unique": exec_stats.unique,
+        "judge_calls_cached": exec_stats.cached,
+        "judge_calls_made": exec_stats.called,
+        "judge_calls_failed": exec_stats.failed,
+        "parse_failures": parse_failures,
+        "flip_rate": float(ok["flipped"].mean()) if len(ok) else 0.0,
+        "tie_rate": float(ok["tie"].mean()) if len(ok) else 0.0,
+        "judging_seconds": round(exec_stats.seconds, 3),
+        "skipped_prompts": skipped,
+    }
+
+
+def judging_criteria(opts: CompareOptions) -> str | None:
+    """The criteria text for the judge prompt: ``criteria``, or a rubric's criteria (or a
+    constitution's principles) when ``rubric`` names one; None for the default."""
+    if opts.rubric is None:
+        return opts.criteria
+    from judgekit.protocols.pointwise import criteria_text
+    from judgekit.rubrics import load_rubric
+
+    return criteria_text(load_rubric(opts.rubric))
+
+
+def input_tables(run_id: str, data: OutputSet) -> dict[str, pd.DataFrame]:
+    items = list(data.items.values())
+    return {
+        "items": pd.DataFrame(
+            {
+                "run_id": run_id,
+                "prompt_id": [i.prompt_id for i in items],
+                "prompt": [i.prompt for i in items],
+                "reference": [i.reference for i in items],
+                "category": [i.category for i in items],
+            }
+        ),
+        "candidates": pd.DataFrame(
+            {
+                "run_id": run_id,
+                "prompt_id": [c.prompt_id for c in data.candidates],
+                "model": [c.model for c in data.candidates],
+                "output": [c.output for c in data.candidates],
+            }
+        ),
+    }
+
+
+def combine_verdicts(
+    planned: Sequence[PlannedCall], verdicts: Sequence[Verdict], *, disagreement: str
+) -> list[Outcome]:
+    by_comparison: dict[Any, dict[str, Verdict]] = {}
+    for call, verdict in zip(planned, verdicts, strict=True):
+        by_comparison.setdefault(call.comparison, {})[call.order] = verdict
+    return [
+        combine_orders(
+            pair["ab"],
+            pair["ba"],
+            prompt_id=comp.prompt_id,
+            model_a=comp.model_a,
+            model_b=comp.model_b,
+            disagreement=disagreement,  # type: ignore[arg-type]
+        )
+        for comp, pair in by_comparison.items()
+    ]
