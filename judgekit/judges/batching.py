@@ -51,41 +51,66 @@ class PaddingReport:
         return self.padding / self.forward if self.forward else 0.0
 
 
+BATCH_OVERHEAD_TOKENS = 64
+"""What one more forward pass costs, in token positions: the fixed Python and kernel-launch
+work per pass. Cutting a batch in two is worth it when it saves more padding than this."""
+
+
 def budget_batches(
     lengths: Sequence[int],
     *,
     max_tokens: int,
     max_rows: int | None = None,
     padded: bool = True,
+    overhead: int = BATCH_OVERHEAD_TOKENS,
 ) -> list[list[int]]:
     """Indices of ``lengths`` sorted longest first and cut into batches under a token budget.
 
-    A batch's size is ``rows x its longest length`` when ``padded`` (a padded forward, as in
-    the hf backend), else the sum of its lengths (an engine without padding, as vLLM); a
-    batch grows while that stays within ``max_tokens`` (and ``max_rows``, if given). A single
-    sequence longer than the budget still gets a batch of its own: the budget bounds padding
-    and memory, it never refuses work. Longest first, so that a batch too big for memory
-    fails at the start. The sort is stable, so equal lengths keep their plan order.
+    ``padded`` (a padded forward, as in the hf backend): a batch costs ``rows x its longest
+    length``, must stay within ``max_tokens`` (and ``max_rows``), and the cuts minimise the
+    total forward tokens plus ``overhead`` per batch (dynamic programming over the sorted
+    order), so that padding stays small even on a short plan with a wide spread of lengths.
+    Not ``padded`` (an engine without padding, as vLLM): batches fill up to ``max_tokens``
+    summed tokens. A single sequence longer than the budget still gets a batch of its own:
+    the budget bounds padding and memory, it never refuses work. Longest first, so that a
+    batch too big for memory fails at the start; the sort is stable.
     """
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches: list[list[int]] = []
-    current: list[int] = []
-    width = total = 0
-    for i in order:
-        full_rows = max_rows is not None and len(current) >= max_rows
-        size = (len(current) + 1) * width if padded else total + lengths[i]
-        if current and (full_rows or size > max_tokens):
-            batches.append(current)
-            current, total = [], 0
-        if not current:
-            width = lengths[i]
-        current.append(i)
-        total += lengths[i]
-    if current:
-        batches.append(current)
-    return batches
+    n = len(order)
+    rows_cap = max_rows if max_rows is not None else n
+    if not padded:
+        batches: list[list[int]] = []
+        current: list[int] = []
+        total = 0
+        for i in order:
+            if current and (len(current) >= rows_cap or total + lengths[i] > max_tokens):
+                batches.append(current)
+                current, total = [], 0
+            current.append(i)
+            total += lengths[i]
+        return [*batches, current] if current else batches
+    # cost[j]: the cheapest way to run order[j:]; cut[j]: where its first batch ends.
+    # Sorted longest first, the batch order[j:k] is (k - j) rows of width lengths[order[j]].
+    cost = [0] * (n + 1)
+    cut = [n] * (n + 1)
+    for j in range(n - 1, -1, -1):
+        width = lengths[order[j]]
+        best, best_k = None, j + 1
+        for k in range(j + 1, min(n, j + rows_cap) + 1):
+            if k > j + 1 and (k - j) * width > max_tokens:
+                break
+            total = (k - j) * width + overhead + cost[k]
+            if best is None or total < best:
+                best, best_k = total, k
+        cost[j], cut[j] = best or 0, best_k
+    out: list[list[int]] = []
+    j = 0
+    while j < n:
+        out.append(order[j : cut[j]])
+        j = cut[j]
+    return out
 
 
 def padding_report(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> PaddingReport:
