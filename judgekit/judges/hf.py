@@ -37,6 +37,7 @@ from typing import Any
 from judgekit.errors import ConfigError, MissingDependencyError
 from judgekit.judges.base import InProcessStats, JudgeOptions
 from judgekit.judges.batching import (
+    BATCH_OVERHEAD_TOKENS,
     DEFAULT_MAX_BATCH_TOKENS,
     MIN_SHARED_PREFIX,
     PrefixGroup,
@@ -152,6 +153,8 @@ class HFJudge:
         self.batch_size = options.batch_size if explicit_rows else DEFAULT_MAX_ROWS
         self.max_batch_tokens = options.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS
         self.prefix_reuse = prefix_reuse
+        # What one more forward costs, in token positions, when batches are cut (batching.py).
+        self.batch_overhead = BATCH_OVERHEAD_TOKENS
         self.stats = HFStats()
         self._choice_cache: dict[tuple[str, ...], dict[str, list[int]] | str] = {}
         self._piece_cache: dict[int, str] = {}
@@ -259,7 +262,10 @@ class HFJudge:
         for group in gen_groups.values():
             lengths = [len(item.ids) + item.request.max_tokens for item in group]
             for rows in budget_batches(
-                lengths, max_tokens=self.max_batch_tokens, max_rows=self.batch_size
+                lengths,
+                max_tokens=self.max_batch_tokens,
+                max_rows=self.batch_size,
+                overhead=self.batch_overhead,
             ):
                 started = time.perf_counter()
                 chunk = [group[i] for i in rows]
@@ -350,7 +356,10 @@ class HFJudge:
             rows = [(items[m], g.prefix_len, caches.get(id(g))) for g in wave for m in g.members]
             lengths = [len(item.ids) - (p if cache is not None else 0) for item, p, cache in rows]
             for batch in budget_batches(
-                lengths, max_tokens=self.max_batch_tokens, max_rows=self.batch_size
+                lengths,
+                max_tokens=self.max_batch_tokens,
+                max_rows=self.batch_size,
+                overhead=self.batch_overhead,
             ):
                 yield [rows[i] for i in batch]
 
@@ -377,7 +386,10 @@ class HFJudge:
             return caches
         prefixes = [items[g.members[0]].ids[: g.prefix_len] for g in shared]
         for rows in budget_batches(
-            [len(p) for p in prefixes], max_tokens=self.max_batch_tokens, max_rows=self.batch_size
+            [len(p) for p in prefixes],
+            max_tokens=self.max_batch_tokens,
+            max_rows=self.batch_size,
+            overhead=self.batch_overhead,
         ):
             chunk = [prefixes[i] for i in rows]
             started = time.perf_counter()

@@ -158,6 +158,8 @@ def main() -> None:
     plain_judge = HFJudge(
         "smollm2", options=JudgeOptions(batch_size=8, max_batch_tokens=10**9), prefix_reuse=False
     )
+    # One padded forward per chunk of 8, as before: no cutting of a chunk by length.
+    plain_judge.batch_overhead = 10**9
     baseline = FixedChunks(plain_judge)
     demo_files = sorted(DEMO.glob("*.jsonl"))
     frames = [pd.read_json(p, lines=True) for p in demo_files]
