@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.judgekit-installed
 
-.PHONY: install demo test test-slow test-browser test-vllm lint bench clean
+.PHONY: install demo test test-slow test-browser test-vllm test-ray lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,18 @@ $(VLLM_STAMP): tests/vllm_setup/install.sh tests/vllm_setup/requirements-vllm-cp
 test-vllm: $(VLLM_STAMP)
 	HF_HUB_OFFLINE=1 PYTHONPATH=$(CURDIR) $(VLLM_VENV)/bin/python -m pytest -q -p no:cacheprovider \
 		-m vllm --runvllm tests/test_judge_vllm.py
+
+# Judging on Ray: installs the `ray` extra, then starts a two-node cluster on 127.0.0.1
+# (`ray start --head` and `ray start --address`, 1 CPU and 100 MB of object store each) in the
+# tests themselves, and stops it by its own process groups.
+RAY_STAMP := $(VENV)/.ray-installed
+
+$(RAY_STAMP): $(STAMP)
+	$(PIP) install -q -e '.[ray]'
+	touch $(RAY_STAMP)
+
+test-ray: $(RAY_STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m ray --runray --runslow tests/test_ray.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check judgekit tests dashboards

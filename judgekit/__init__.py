@@ -15,6 +15,7 @@ from judgekit.errors import (
     InputError,
     JudgeError,
     JudgekitError,
+    JudgeTrustWarning,
     MissingDependencyError,
     StoreError,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "JudgeError",
     "JudgeRequest",
     "JudgeResponse",
+    "JudgeTrustWarning",
     "JudgekitError",
     "MissingDependencyError",
     "Outcome",

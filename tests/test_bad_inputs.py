@@ -1,6 +1,8 @@
 """The bad-input corpus: every malformed file under tests/fixtures/bad_inputs/ is turned away.
 
-Each ``<kind>/cases.yaml`` lists cases (a file, the CLI argv, the substrings the message
+Kinds: outputs, human labels, rubrics, prompt templates, peers' files (``import``), command
+line options, checklists, preference pairs, battles and arena definitions. Each
+``<kind>/cases.yaml`` lists cases (a file, the CLI argv, the substrings the message
 must contain). For every case the CLI must exit non-zero with a specific message (file and
 line or key), print no traceback, and leave a store that already holds a run unchanged
 byte for byte, with no lock or WAL file left beside it.
@@ -44,8 +46,17 @@ def _huge_output(path: Path) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
+def _deep_nesting(path: Path) -> None:
+    """A good first line, then a JSON line nested 100,000 levels deep (json recurses per level)."""
+    good = (CORPUS / "outputs" / "good_a.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    path.write_text(good + "\n" + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+
+
 #: Fixtures too big to commit, written at test time (``generate:`` in a manifest).
-GENERATORS: dict[str, Callable[[Path], None]] = {"huge_output": _huge_output}
+GENERATORS: dict[str, Callable[[Path], None]] = {
+    "huge_output": _huge_output,
+    "deep_nesting": _deep_nesting,
+}
 
 
 def _cases() -> list[Any]:
@@ -75,11 +86,22 @@ def filled_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
-def test_the_corpus_holds_at_least_30_distinct_cases() -> None:
+def test_the_corpus_holds_at_least_40_distinct_cases_of_every_kind_of_input() -> None:
     files = {(p.values[0].name, p.values[1]["file"]) for p in CASES}
-    assert len(files) == len(CASES) >= 30
+    assert len(files) == len(CASES) >= 40
     kinds = {p.values[0].name for p in CASES}
-    assert {"outputs", "rubric", "checklists", "preferences", "battles"} <= kinds
+    assert {
+        "outputs",
+        "labels",
+        "rubric",
+        "templates",
+        "peers",
+        "options",
+        "checklists",
+        "preferences",
+        "battles",
+        "arena",
+    } <= kinds
 
 
 @pytest.mark.parametrize(("folder", "case"), CASES)

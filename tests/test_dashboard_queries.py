@@ -22,7 +22,7 @@ from judgekit.runs.grade import grade
 from judgekit.store import dashboard_queries as dq
 from judgekit.store import queries
 from judgekit.store.db import Store, open_store
-from judgekit.types import JudgeRequest, JudgeResponse
+from judgekit.types import JudgeRequest, JudgeResponse, unsealed_text
 
 # -- a store filled by scripted-judge runs (shared with the app and browser tests) ---------
 
@@ -86,13 +86,16 @@ def pairwise_script(request: JudgeRequest) -> JudgeResponse:
     """Prefers the stronger model, with a position-bias flip and a parse failure now and
     then (seeded by the request), a rationale full of markup, and usage figures."""
     first, second = _shown(request)
-    digest = int(hashlib.sha256(request.messages[-1].content.encode()).hexdigest(), 16)
+    # Seeded without the fence tags, which are new on every call.
+    content = unsealed_text(request.messages[-1].content)
+    digest = int(hashlib.sha256(content.encode()).hexdigest(), 16)
     if digest % 13 == 0:
         text = "I cannot decide between these."
     else:
-        # The position bias hits only the weakest model shown first, so that the flips and
-        # ties it causes cannot reorder the others whatever the prompt text hashes to.
-        biased = first == MALLORY and digest % 2 == 0
+        # The position bias hits only the weakest model shown first against the next
+        # weakest, so that the flips and ties it causes cannot reorder the models whatever
+        # the prompt text hashes to (comet still does at least as well in every match-up).
+        biased = first == MALLORY and second == "comet" and digest % 2 == 0
         if biased or STRENGTH[first] > STRENGTH[second]:
             letter = "A"
         elif STRENGTH[first] == STRENGTH[second]:

@@ -29,7 +29,8 @@ ANSWERS = {
     "meh": "ANSWER-meh: half an answer.",
     "bad": "ANSWER-bad: no answer.",
 }
-_BLOCK = re.compile(r"\[(\d+)\]\n<<<BEGIN RESPONSE \d+ \w+>>>\n(.*?)\n<<<END", re.S)
+# The tag is a slot character until the request is sealed, then a hex string.
+_BLOCK = re.compile(r"\[(\d+)\]\n<<<BEGIN RESPONSE \d+ \S+>>>\n(.*?)\n<<<END", re.S)
 
 
 def shown_slots(request: JudgeRequest) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from judgekit.inputs.formats import mtbench as mt
 from judgekit.inputs.outputs import load_outputs
 from judgekit.judges.fakes import ScriptedJudge
 from judgekit.plan import Comparison
+from judgekit.protocols.fencing import seal
 from judgekit.protocols.pairwise import PairwiseSpec, plan_requests
 from judgekit.runs.compare import compare
 from judgekit.runs.grade import grade
@@ -50,7 +51,7 @@ ATTENTIVE_SECOND = {
 def _fenced_at(text: str, body: str, start: int = 0) -> int:
     """Where ``body`` sits fenced (BEGIN/END markers with one tag) in ``text``, after ``start``."""
     pattern = re.compile(
-        r"<<<BEGIN (?P<label>[A-Z0-9 ]+) (?P<tag>[0-9a-f]{12})>>>\n"
+        r"<<<BEGIN (?P<label>[A-Z0-9 ]+) (?P<tag>[0-9a-f]{16})>>>\n"
         + re.escape(body)
         + r"\n<<<END (?P=label) (?P=tag)>>>"
     )
@@ -278,7 +279,7 @@ def test_reference_turns_pick_the_reference_template() -> None:
         candidates={"2": cands},
         spec=PairwiseSpec(),
     )[0]
-    text = call.request.messages[0].content
+    text = seal(call.request).messages[0].content  # tags are drawn when a request is sent
     begin = text.index("<|The Start of Reference Answer|>")
     ref = text[begin : text.index("<|The End of Reference Answer|>")]
     position = 0

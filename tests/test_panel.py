@@ -160,3 +160,14 @@ def test_a_deterministic_judge_sampled_twice_has_no_repeat_variance(
     with open_store(db) as store:
         values = judge_report(store, run_id=result.run_id).metrics.set_index("metric")["value"]
     assert values["repeat variance"] == 0.0 and values["repeat agreement"] == 1.0
+
+
+def test_a_panel_judges_by_the_rubrics_criteria(arena_files: list[Path], tmp_path: Path) -> None:
+    first, second = HashJudge(), HashJudge()
+    second.id = "fake/hash-2"
+    compare_panel(
+        arena_files, judges=[first, second], db=tmp_path / "p.duckdb", bootstrap=0,
+        rubric="conciseness",
+    )  # fmt: skip
+    asked = {r.messages[0].content for r in first.calls + second.calls}
+    assert asked and all("as short as it can be" in text for text in asked)

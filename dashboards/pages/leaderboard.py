@@ -45,7 +45,9 @@ elo_scale = board.scale == "elo"
 top = board.frame.iloc[0]
 decimals = 1 if elo_scale else 2
 cols = st.columns([3, 2, 3, 1])
-cols[0].metric("Top model", str(top["model"]))
+# st.metric renders its value as markdown: a model named "**x**" or "[x](javascript:...)"
+# must show as typed.
+cols[0].metric("Top model", views.markdown_escape(top["model"]))
 cols[1].metric("Rating" if elo_scale else "Mean score", f"{top['rating']:.{decimals}f}")
 cols[2].metric("95 % CI", views.format_ci(top["ci_low"], top["ci_high"], decimals=decimals))
 cols[3].metric("Models", len(board.frame))

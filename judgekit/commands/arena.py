@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
 from rich.table import Table
 
-from judgekit.commands.common import print_json, stderr, stdout
+from judgekit.commands.common import (
+    judge_on_cluster,
+    print_json,
+    ray_cluster_options,
+    show_trust,
+    stderr,
+    stdout,
+)
+
+if TYPE_CHECKING:
+    from judgekit.runs.ray_exec import RayOptions
 
 
 def arena_table(board: pd.DataFrame, *, title: str) -> Table:
@@ -47,6 +58,7 @@ def arena() -> None:
 
 
 @arena.command("run")
+@ray_cluster_options
 @click.argument("arena_file", type=click.Path(dir_okay=False))
 @click.option(
     "--budget",
@@ -90,6 +102,7 @@ def run(
     batch_size: int | None,
     as_json: bool,
     progress: bool,
+    ray_options: RayOptions | None,
 ) -> None:
     """Run or resume the arena defined in ARENA_FILE (arenas/NAME.yaml).
 
@@ -115,14 +128,27 @@ def run(
         if batch_size is not None:
             update["batch_size"] = batch_size
         judge_options = config.judge_options.model_copy(update=update)
-    result = run_arena(
-        config,
-        db=db,
-        budget=budget,
-        judge=judge_id,
-        judge_options=judge_options,
-        progress=progress and not as_json,
-    )
+    from judgekit.views.trust_line import quiet_trust_warnings
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(quiet_trust_warnings())
+        judge: Any = judge_id
+        if ray_options is not None:
+            judge = stack.enter_context(
+                judge_on_cluster(
+                    judge_id or config.judge,
+                    judge_options=judge_options or config.judge_options,
+                    ray_options=ray_options,
+                )
+            )
+        result = run_arena(
+            config,
+            db=db,
+            budget=budget,
+            judge=judge,
+            judge_options=judge_options,
+            progress=progress and not as_json,
+        )
     if as_json:
         print_json(result.to_json())
         return
@@ -136,6 +162,7 @@ def run(
         f"stored in {db}",
         soft_wrap=True,
     )
+    show_trust(result.trust, strict=False, as_json=False)
 
 
 @arena.command("status")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import click
 
 from judgekit.commands.common import (
     collects_judge_options,
+    judge_on_cluster,
     leaderboard_table,
     print_json,
+    ray_cluster_options,
+    show_trust,
     stderr,
     stdout,
 )
@@ -17,9 +21,11 @@ from judgekit.commands.grade import judge_backend_options, run_options, score_ta
 
 if TYPE_CHECKING:
     from judgekit.judges.base import JudgeOptions
+    from judgekit.runs.ray_exec import RayOptions
 
 
 @click.command()
+@ray_cluster_options
 @collects_judge_options
 @click.argument("outputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
@@ -78,6 +84,7 @@ def checklist(
     export_checklists: str | None,
     judge_id: str,
     judge_options: JudgeOptions,
+    ray_options: RayOptions | None,
     generator: str | None,
     verdict: str,
     max_questions: int,
@@ -87,6 +94,7 @@ def checklist(
     seed: int,
     db: str,
     as_json: bool,
+    strict: bool,
     progress: bool,
 ) -> None:
     """Evaluate model OUTPUTS with YES/NO checklists (TICK) and rank by pass rate.
@@ -105,6 +113,7 @@ def checklist(
     from judgekit.rubrics.loader import dump_checklists
     from judgekit.rubrics.model import ChecklistOptions
     from judgekit.runs.checklist import checklist as run_checklist
+    from judgekit.views.trust_line import quiet_trust_warnings
 
     options = ChecklistOptions(
         verdict=verdict,  # type: ignore[arg-type]
@@ -114,20 +123,31 @@ def checklist(
         bootstrap=bootstrap,
         seed=seed,
     )
-    result = run_checklist(
-        list(outputs),
-        judge=judge_id,
-        db=db,
-        checklists=checklists_path,
-        generator=generator,
-        options=options,
-        judge_options=judge_options,
-        progress=progress and not as_json,
-    )
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(quiet_trust_warnings())
+        judge = stack.enter_context(
+            judge_on_cluster(judge_id, judge_options=judge_options, ray_options=ray_options)
+        )
+        writer = None
+        if generator is not None and generator != judge_id:
+            writer = stack.enter_context(
+                judge_on_cluster(generator, judge_options=judge_options, ray_options=ray_options)
+            )
+        result = run_checklist(
+            list(outputs),
+            judge=judge,
+            db=db,
+            checklists=checklists_path,
+            generator=writer,
+            options=options,
+            judge_options=judge_options,
+            progress=progress and not as_json,
+        )
     if export_checklists:
         dump_checklists(result.checklist_objects(), export_checklists)
     if as_json:
         print_json(result.to_json())
+        show_trust(result.trust, strict=strict, as_json=True)
         return
     stdout.print(
         score_table(
@@ -151,3 +171,4 @@ def checklist(
         f"checklist failures {s['checklist_failures']} · answer parse failures "
         f"{s['answer_parse_failures']} · stored in {db}{exported}"
     )
+    show_trust(result.trust, strict=strict, as_json=False)

@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import click
 
 from judgekit.commands.common import (
+    API_KEY_ENV_HELP,
     BATCH_SIZE_HELP,
+    api_options,
     collects_judge_options,
+    judge_on_cluster,
     judge_opt_option,
     leaderboard_table,
     max_batch_tokens_option,
     print_json,
+    ray_cluster_options,
+    show_trust,
     stderr,
     stdout,
+    strict_option,
 )
 from judgekit.commands.turns import board_title, chosen_boards, turn_option, turn_payload
 
 if TYPE_CHECKING:
-    from judgekit.judges.base import JudgeOptions
+    from judgekit.judges.base import Judge, JudgeOptions
+    from judgekit.runs.options import CompareOptions
+    from judgekit.runs.ray_exec import RayOptions
+    from judgekit.runs.records import CompareResult
 
 
 @click.command()
+@ray_cluster_options
 @collects_judge_options
 @click.argument("outputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
@@ -54,12 +65,8 @@ if TYPE_CHECKING:
     default=None,
     help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.",
 )
-@click.option(
-    "--api-key-env",
-    default="OPENAI_API_KEY",
-    show_default=True,
-    help="Environment variable holding the API key (keys are never stored).",
-)
+@click.option("--api-key-env", default=None, help=API_KEY_ENV_HELP)
+@api_options
 @click.option(
     "--concurrency",
     default=8,
@@ -157,7 +164,17 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False),
     help="DuckDB store; identical requests already stored are not judged again.",
 )
+@click.option(
+    "--human",
+    "human_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Human pairwise labels (any layout `judgekit meta --human` reads): the trust line "
+    "adds accuracy, kappa, a test against chance and the always-longer/first/second "
+    "baselines.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead.")
+@strict_option
 @turn_option
 @click.option(
     "--progress/--no-progress",
@@ -171,6 +188,7 @@ def compare(
     pool: str,
     repeats: int,
     judge_options: JudgeOptions,
+    ray_options: RayOptions | None,
     protocol: str,
     k: int | None,
     permutations: int | None,
@@ -184,7 +202,9 @@ def compare(
     ties: str,
     bootstrap: int,
     db: str,
+    human_path: str | None,
     as_json: bool,
+    strict: bool,
     turn: int | None,
     progress: bool,
 ) -> None:
@@ -196,6 +216,8 @@ def compare(
     re-run only judges what is not stored yet. Multi-turn conversations (a messages
     column, or MT-Bench choices[0].turns with the question's turns) are judged turn by
     turn, each later turn with the whole conversation in view; --turn picks the board.
+    Under the board, a trust line says how far the judge can be trusted (see "Can I trust
+    this judge?" in the README).
 
     \b
     Example:
@@ -203,8 +225,8 @@ def compare(
       judgekit compare outs/*.jsonl --judge openai/my-model --base-url http://127.0.0.1:8000/v1
       judgekit compare outs/*.jsonl --judge vllm/smollm2 --judge-opt max_model_len=2048
     """
-    from judgekit.runs.compare import compare as run_compare
     from judgekit.runs.options import CompareOptions
+    from judgekit.views.trust_line import quiet_trust_warnings
 
     options = CompareOptions(
         protocol=protocol,  # type: ignore[arg-type]
@@ -220,32 +242,31 @@ def compare(
         bootstrap=bootstrap,
         ties=ties,  # type: ignore[arg-type]
     )
-    if len(judge_ids) == 1 and repeats == 1:
-        result = run_compare(
-            list(outputs),
-            judge=judge_ids[0],
-            db=db,
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(quiet_trust_warnings())
+        # With --ray each judge runs as replicas on the cluster; the ids stay the same.
+        judges = [
+            stack.enter_context(
+                judge_on_cluster(j, judge_options=judge_options, ray_options=ray_options)
+            )
+            for j in judge_ids
+        ]
+        result = _run(
+            judges,
+            outputs,
             options=options,
             judge_options=judge_options,
-            progress=progress and not as_json,
-        )
-    else:
-        from judgekit.runs.panel import compare_panel
-
-        result = compare_panel(
-            list(outputs),
-            judges=list(judge_ids),
             db=db,
-            pool=pool,  # type: ignore[arg-type]
+            pool=pool,
             repeats=repeats,
-            options=options,
-            judge_options=judge_options,
             progress=progress and not as_json,
+            human=human_path,
         )
     judge_id = judge_ids[0] if len(judge_ids) == 1 else "panel: " + ", ".join(judge_ids)
     boards = chosen_boards(result.leaderboard, result.turn_leaderboards, turn)
     if as_json:
         print_json(turn_payload(result.to_json(), boards, turn))
+        show_trust(result.trust, strict=strict, as_json=True)
         return
     s = result.stats
     multi = bool(result.turn_leaderboards)
@@ -269,4 +290,44 @@ def compare(
         )
         + f"stored in {db}",
         soft_wrap=True,
+    )
+    show_trust(result.trust, strict=strict, as_json=False)
+
+
+def _run(
+    judges: list[str | Judge],
+    outputs: tuple[str, ...],
+    *,
+    options: CompareOptions,
+    judge_options: JudgeOptions,
+    db: str,
+    pool: str,
+    repeats: int,
+    progress: bool,
+    human: str | None,
+) -> CompareResult:
+    """One judge: a plain run; several, or repeats: a panel."""
+    from judgekit.runs.compare import compare as run_compare
+    from judgekit.runs.panel import compare_panel
+
+    if len(judges) == 1 and repeats == 1:
+        return run_compare(
+            list(outputs),
+            judge=judges[0],
+            db=db,
+            options=options,
+            judge_options=judge_options,
+            progress=progress,
+            human=human,
+        )
+    return compare_panel(
+        list(outputs),
+        judges=judges,
+        db=db,
+        pool=pool,  # type: ignore[arg-type]
+        repeats=repeats,
+        options=options,
+        judge_options=judge_options,
+        progress=progress,
+        human=human,
     )

@@ -11,18 +11,25 @@ import pandas as pd
 from rich.table import Table
 
 from judgekit.commands.common import (
+    API_KEY_ENV_HELP,
     BATCH_SIZE_HELP,
+    api_option_list,
     collects_judge_options,
+    judge_on_cluster,
     judge_opt_option,
     max_batch_tokens_option,
     print_json,
+    ray_cluster_options,
+    show_trust,
     stderr,
     stdout,
+    strict_option,
 )
 from judgekit.commands.turns import board_title, chosen_boards, turn_option, turn_payload
 
 if TYPE_CHECKING:
     from judgekit.judges.base import JudgeOptions
+    from judgekit.runs.ray_exec import RayOptions
 
 F = Callable[..., Any]
 
@@ -42,12 +49,8 @@ def judge_backend_options(fn: F) -> F:
             default=None,
             help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.",
         ),
-        click.option(
-            "--api-key-env",
-            default="OPENAI_API_KEY",
-            show_default=True,
-            help="Environment variable holding the API key (keys are never stored).",
-        ),
+        click.option("--api-key-env", default=None, help=API_KEY_ENV_HELP),
+        *api_option_list(),
         click.option(
             "--concurrency",
             default=8,
@@ -88,6 +91,7 @@ def run_options(fn: F) -> F:
             help="DuckDB store; identical requests already stored are not judged again.",
         ),
         click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON."),
+        strict_option,
         click.option(
             "--progress/--no-progress",
             default=True,
@@ -136,6 +140,7 @@ def score_table(
 
 
 @click.command()
+@ray_cluster_options
 @collects_judge_options
 @click.argument("outputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
@@ -167,12 +172,14 @@ def grade(
     rubric: str,
     judge_id: str,
     judge_options: JudgeOptions,
+    ray_options: RayOptions | None,
     verdict: str,
     feedback: bool,
     bootstrap: int,
     seed: int,
     db: str,
     as_json: bool,
+    strict: bool,
     progress: bool,
     turn: int | None,
 ) -> None:
@@ -184,7 +191,8 @@ def grade(
     95% bootstrap CIs over prompts, overall and per criterion. Unparseable judge replies
     are stored as parse failures and left out of the means. Multi-turn conversations are
     graded turn by turn, each later turn with the whole conversation in view; --turn picks
-    the board (all: each turn's means, then the mean over every prompt and turn).
+    the board (all: each turn's means, then the mean over every prompt and turn). A trust
+    line under the table says whether the scores separate the models at all.
 
     \b
     Example:
@@ -193,6 +201,7 @@ def grade(
     """
     from judgekit.rubrics.model import GradeOptions
     from judgekit.runs.grade import grade as run_grade
+    from judgekit.views.trust_line import quiet_trust_warnings
 
     options = GradeOptions(
         verdict=verdict,  # type: ignore[arg-type]
@@ -200,18 +209,23 @@ def grade(
         bootstrap=bootstrap,
         seed=seed,
     )
-    result = run_grade(
-        list(outputs),
-        rubric=rubric,
-        judge=judge_id,
-        db=db,
-        options=options,
-        judge_options=judge_options,
-        progress=progress and not as_json,
-    )
+    with (
+        quiet_trust_warnings(),
+        judge_on_cluster(judge_id, judge_options=judge_options, ray_options=ray_options) as judge,
+    ):
+        result = run_grade(
+            list(outputs),
+            rubric=rubric,
+            judge=judge,
+            db=db,
+            options=options,
+            judge_options=judge_options,
+            progress=progress and not as_json,
+        )
     boards = chosen_boards(result.leaderboard, result.turn_leaderboards, turn)
     if as_json:
         print_json(turn_payload(result.to_json(), boards, turn))
+        show_trust(result.trust, strict=strict, as_json=True)
         return
     criteria = [c for c in result.leaderboard.columns if c not in _BOARD_COLUMNS]
     multi = bool(result.turn_leaderboards)
@@ -233,6 +247,7 @@ def grade(
         f"{s['judge_calls_failed']} failed · parse failures {s['parse_failures']} · "
         f"stored in {db}"
     )
+    show_trust(result.trust, strict=strict, as_json=False)
 
 
 _BOARD_COLUMNS = {"rank", "model", "score", "ci_low", "ci_high", "n", "failures"}

@@ -5,14 +5,26 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
 from rich.table import Table
 
-from judgekit.commands.common import print_json, stderr, stdout
+from judgekit.commands.common import (
+    UNTRUSTED_EXIT,
+    judge_on_cluster,
+    print_json,
+    ray_cluster_options,
+    show_trust,
+    stderr,
+    stdout,
+    strict_option,
+)
 from judgekit.inputs.human import LABEL_FORMATS
+
+if TYPE_CHECKING:
+    from judgekit.runs.ray_exec import RayOptions
 
 #: Figures shown as plain numbers; every other figure without a unit is a share.
 _NUMBERS = {
@@ -112,6 +124,7 @@ def _lc_table(lc: pd.DataFrame) -> Table:
 
 
 @click.command("meta")
+@ray_cluster_options
 @click.argument("outputs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option(
     "--db",
@@ -174,6 +187,7 @@ def _lc_table(lc: pd.DataFrame) -> Table:
     help="With --probe injection: the suffix (an order, a fake closing fence, a fake system turn).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead.")
+@strict_option
 @click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
 )
@@ -191,7 +205,9 @@ def meta(
     target: str | None,
     injection: str,
     as_json: bool,
+    strict: bool,
     progress: bool,
+    ray_options: RayOptions | None,
 ) -> None:
     """Print how far a judge can be trusted: agreement with humans, consistency, biases and
     operations.
@@ -221,6 +237,7 @@ def meta(
             injection=injection,
             base_url=base_url,
             as_json=as_json,
+            ray_options=ray_options,
         )
         return
     labels = (
@@ -239,7 +256,7 @@ def meta(
             raise click.UsageError("--judges needs the OUTPUTS files to judge")
         if labels is None:
             raise click.UsageError("--judges compares judges against --human labels")
-        frame = _compare_judges(
+        frame, trusts = _compare_judges(
             ids,
             outputs=[texts] if texts is not None else list(outputs),
             db=db,
@@ -247,11 +264,17 @@ def meta(
             schedule=schedule,
             base_url=base_url,
             progress=progress and not as_json,
+            ray_options=ray_options,
         )
         if as_json:
             print_json(json.loads(frame.to_json(orient="records")))
         else:
             stdout.print(comparison_rich_table(frame))
+            for judge_id, trust in trusts.items():
+                stdout.print(f"{judge_id}:", style="bold")
+                show_trust(trust, strict=False, as_json=False)
+        if strict and any(t is not None and t.warnings for t in trusts.values()):
+            raise click.exceptions.Exit(UNTRUSTED_EXIT)
         return
     if outputs:
         raise click.UsageError("OUTPUTS are judged only with --judges")
@@ -266,12 +289,14 @@ def meta(
         report = judge_report(store, run_id=run_id, human=labels, self_model=self_model)
     if as_json:
         print_json(report.to_json())
+        show_trust(report.trust, strict=strict, as_json=True)
         return
     stdout.print(report_table(report.metrics, title=f"Judge quality · run {run_id}"))
     if not report.length_control.empty:
         stdout.print(_lc_table(report.length_control))
     for note in report.notes:
         stderr.print(f"note: {note}", soft_wrap=True)
+    show_trust(report.trust, strict=strict, as_json=False)
 
 
 def _compare_judges(
@@ -283,27 +308,35 @@ def _compare_judges(
     schedule: str,
     base_url: str | None,
     progress: bool,
-) -> pd.DataFrame:
-    """Judge the outputs with each judge (one run each) and tabulate their reports."""
+    ray_options: RayOptions | None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Judge the outputs with each judge (one run each); tabulate their reports, and return
+    each judge's trust report (with the label figures) by judge id."""
     from judgekit.judges.base import JudgeOptions
     from judgekit.quality.report import comparison_table, judge_report
     from judgekit.runs.compare import compare
     from judgekit.store.db import open_store
+    from judgekit.views.trust_line import quiet_trust_warnings
 
     reports = {}
+    options = JudgeOptions(base_url=base_url)
     for judge_id in ids:
-        result = compare(
-            outputs,
-            judge=judge_id,
-            db=db,
-            judge_options=JudgeOptions(base_url=base_url),
-            progress=progress,
-            schedule=schedule,
-            bootstrap=0,
-        )
+        with (
+            quiet_trust_warnings(),
+            judge_on_cluster(judge_id, judge_options=options, ray_options=ray_options) as judge,
+        ):
+            result = compare(
+                outputs,
+                judge=judge,
+                db=db,
+                judge_options=options,
+                progress=progress,
+                schedule=schedule,
+                bootstrap=0,
+            )
         with open_store(db) as store:
             reports[judge_id] = judge_report(store, run_id=result.run_id, human=labels)
-    return comparison_table(reports)
+    return comparison_table(reports), {j: r.trust for j, r in reports.items()}
 
 
 def _run_probe(
@@ -314,6 +347,7 @@ def _run_probe(
     injection: str,
     base_url: str | None,
     as_json: bool,
+    ray_options: RayOptions | None,
 ) -> None:
     """The injection probe: judged in a throwaway store, so --db is left alone."""
     from judgekit.judges import registry
@@ -323,10 +357,12 @@ def _run_probe(
     ids = [j.strip() for j in (judges or "").split(",") if j.strip()]
     if len(ids) != 1 or not outputs or target is None:
         raise click.UsageError("--probe needs one judge in --judges, OUTPUTS and --target MODEL")
-    judge = registry.get_judge(ids[0], options=JudgeOptions(base_url=base_url))
-    report = injection_probe(
-        list(outputs), judge=judge, target=target, suffix=INJECTIONS[injection]
-    )
+    options = JudgeOptions(base_url=base_url)
+    with judge_on_cluster(ids[0], judge_options=options, ray_options=ray_options) as judge:
+        judge_obj = registry.get_judge(judge, options=options) if isinstance(judge, str) else judge
+        report = injection_probe(
+            list(outputs), judge=judge_obj, target=target, suffix=INJECTIONS[injection]
+        )
     if report["comparisons"].eq(0).all():
         raise click.UsageError(f"--target {target!r} is not among the models in OUTPUTS")
     if as_json:

@@ -241,6 +241,11 @@ def _scores_from_rows(rows: list[tuple[int, dict[str, Any]]], *, path: Path) -> 
             raise InputError(
                 f"score {row['score']!r} is not a number", path=str(path), line=line
             ) from None
+        if not np.isfinite(score):
+            # float() reads "NaN" and "inf"; neither is a score a human gave.
+            raise InputError(
+                f"score {row['score']!r} must be a finite number", path=str(path), line=line
+            )
         annotator = row.get("annotator", row.get("judge"))
         out.append(
             {

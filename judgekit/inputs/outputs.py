@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,7 +28,7 @@ import pandas as pd
 
 from judgekit.errors import InputError
 from judgekit.inputs.conversation import check_same_conversation, read_conversation, split_reference
-from judgekit.inputs.tabular import Row, is_missing, read_rows
+from judgekit.inputs.tabular import Row, check_no_nul, is_missing, read_rows
 from judgekit.types import Candidate, Item
 
 PROMPT_ID_KEYS = ("prompt_id", "question_id", "id")
@@ -119,12 +120,24 @@ def _as_text(value: Any, *, column: str, source: Source) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool) and column.endswith("id"):
-        return str(int(value)) if float(value).is_integer() else str(value)
+        if float(value).is_integer():
+            return str(int(value))
+        # 1.5 is no id: it is a shifted column or a spreadsheet that turned ids into numbers.
+        raise InputError(
+            f"column {column!r} must be a string or a whole number, got {value!r}",
+            path=source.path,
+            line=source.line,
+        )
     raise InputError(
         f"column {column!r} must be a string, got {type(value).__name__}",
         path=source.path,
         line=source.line,
     )
+
+
+def _visible(char: str) -> bool:
+    """Whether ``char`` shows as something: not a space, control or format character."""
+    return not char.isspace() and unicodedata.category(char) not in ("Cc", "Cf", "Zs")
 
 
 def prompt_id_for(prompt: str) -> str:
@@ -133,6 +146,7 @@ def prompt_id_for(prompt: str) -> str:
 
 def rows_from_frame(frame: pd.DataFrame, name: str) -> Iterable[tuple[Source, Row]]:
     for index, row in enumerate(frame.to_dict(orient="records")):
+        check_no_nul(row, path=name, line=index + 1)
         yield Source(name, index + 1), row
 
 
@@ -199,10 +213,21 @@ def normalise_rows(
             )
         _check_length(output_text, column=output_key, source=source, limit=limit)
         id_key, raw_id = _pick(row, PROMPT_ID_KEYS)
-        if id_key is None or is_missing(raw_id):
+        if id_key is None:
             prompt_id = prompt_id_for(prompt_text)
+        elif is_missing(raw_id):
+            # Deriving an id here would silently pair this row with other files' rows by
+            # prompt text while its neighbours pair by id: refuse instead.
+            raise InputError(
+                f"{id_key!r} is empty (null or blank); give every row an id, or leave the "
+                "column out of the whole file to pair rows by prompt text",
+                path=source.path,
+                line=source.line,
+            )
         else:
-            prompt_id = _as_text(raw_id, column=id_key, source=source)
+            prompt_id = _as_text(raw_id, column=id_key, source=source).strip()
+            if not prompt_id:
+                raise InputError(f"{id_key!r} is empty", path=source.path, line=source.line)
         model_key, model = _pick(row, MODEL_KEYS)
         if model_key is not None and is_missing(model):
             raise InputError(
@@ -213,6 +238,19 @@ def normalise_rows(
             )
         model_name = default_model if model_key is None else model
         model_name = _as_text(model_name, column=model_key or "model", source=source).strip()
+        if not model_name:
+            raise InputError(
+                "the model name is empty (the file name gives none); add a 'model' column",
+                path=source.path,
+                line=source.line,
+            )
+        if not any(_visible(c) for c in model_name):
+            # Zero-width and other format characters look like nothing in every table.
+            raise InputError(
+                f"the model name {model_name!r} has no visible character",
+                path=source.path,
+                line=source.line,
+            )
         n_turns = conversation.n_turns if conversation is not None else 1
         reference, reference_turns = split_reference(
             row.get("reference"), n_turns=n_turns, path=source.path, line=source.line

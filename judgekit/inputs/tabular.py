@@ -78,6 +78,15 @@ def parse_json(text: str, *, path: str | Path, line: int | None = None) -> Any:
         raise InputError(
             f"malformed JSON: {exc.msg} (column {exc.colno})", path=str(path), line=at
         ) from None
+    except RecursionError:
+        # json's C scanner recurses once per nesting level; a hostile or broken file with
+        # thousands of nested brackets must not end in a traceback.
+        raise InputError(
+            "malformed JSON: nested too deeply (arrays or objects inside each other more than "
+            "Python can read); no judgekit input needs more than a few levels",
+            path=str(path),
+            line=line,
+        ) from None
     except _NonFiniteNumber as exc:
         at = line
         if at is None:
@@ -151,8 +160,46 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, Row]]:
         yield index + 1, row
 
 
+def check_no_nul(row: Row, *, path: str | Path, line: int | None) -> None:
+    """Refuse text holding a NUL character (``\\x00``), in any column, nested values included.
+
+    A NUL is never part of an answer: it comes from a binary file or a broken export, and
+    judges' tokenizers, terminals and the store treat it inconsistently (some cut the text
+    there), so the text judged would differ from the text shown.
+    """
+    for key, value in row.items():
+        column = str(key)
+        if "\x00" in column or _has_nul(value):
+            shown = column.replace("\x00", "\\x00")
+            raise InputError(
+                f"column {shown!r} contains a NUL character (\\x00); "
+                "remove it from the file (it usually means a binary or broken export)",
+                path=str(path),
+                line=line,
+            )
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def read_rows(path: str | Path) -> Iterator[tuple[int, Row]]:
-    """Yield ``(line, row)`` from a JSONL, JSON, CSV or Parquet file, chosen by suffix."""
+    """Yield ``(line, row)`` from a JSONL, JSON, CSV or Parquet file, chosen by suffix.
+
+    Rows holding a NUL character anywhere are refused (:func:`check_no_nul`).
+    """
+    for line, row in _read_rows(path):
+        check_no_nul(row, path=path, line=line)
+        yield line, row
+
+
+def _read_rows(path: str | Path) -> Iterator[tuple[int, Row]]:
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".parquet":

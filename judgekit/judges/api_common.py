@@ -27,6 +27,7 @@ import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -44,6 +45,8 @@ logger = logging.getLogger("judgekit.judges")
 
 T = TypeVar("T")
 Call = Callable[[JudgeRequest], Awaitable[JudgeResponse]]
+Gate = Callable[[], AbstractAsyncContextManager[object]]
+"""A limit shared beyond this process (e.g. by every worker of a cluster), held per attempt."""
 
 TOP_LOGPROBS = 20
 """How many alternatives to ask for: the most that OpenAI and vLLM (by default) return."""
@@ -74,6 +77,15 @@ class PermanentError(JudgeError):
 
 
 RETRYABLE = (RateLimited, JudgeTimeout, TransientError)
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during a batch; ``answered`` holds the replies already received,
+    by position in the batch, so that the caller can store calls that were paid for."""
+
+    def __init__(self, answered: Mapping[int, JudgeResponse]) -> None:
+        super().__init__()
+        self.answered = dict(answered)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,24 +244,38 @@ def resolve_api_key(options: JudgeOptions, *, required: bool) -> str | None:
     return key
 
 
-def check_reachable(base_url: str, *, timeout_s: float) -> httpx.Response | None:
+CONNECT_TIMEOUT_S = 5.0
+"""The longest the up-front reachability probe waits to connect."""
+OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
+
+
+def default_openai_url() -> str:
+    """Where the OpenAI client sends requests without a base URL (``OPENAI_BASE_URL`` wins)."""
+    return os.environ.get("OPENAI_BASE_URL") or OPENAI_DEFAULT_URL
+
+
+def check_reachable(
+    base_url: str, *, timeout_s: float, hint: str = "Is the server running?"
+) -> httpx.Response | None:
     """Fail fast when nothing listens at ``base_url``; return the ``/models`` answer.
 
     Any HTTP answer from ``GET {base_url}/models`` counts as reachable, errors included,
     because some servers do not implement it. The key is not sent: this probe needs none.
-    Returns None when the server connected but the probe failed after that.
+    Returns None when the server connected but the probe failed after that. The probe
+    waits at most ``min(timeout_s, 5)`` seconds to connect, so an offline machine learns it
+    at once rather than after the retries of the first batch.
 
     Raises:
-        JudgeUnavailable: connection refused, unknown host or connect timeout.
+        JudgeUnavailable: connection refused, unknown host or connect timeout; the message
+            names the URL and ends with ``hint``.
     """
     check_base_url(base_url)
     url = base_url.rstrip("/") + "/models"
+    wait = min(timeout_s, CONNECT_TIMEOUT_S)
     try:
-        return httpx.get(url, timeout=min(timeout_s, 5.0), verify=shared_ssl_context())
+        return httpx.get(url, timeout=wait, verify=shared_ssl_context())
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise JudgeUnavailable(
-            f"cannot reach {base_url}: {_describe(exc)}. Is the server running?"
-        ) from None
+        raise JudgeUnavailable(f"cannot reach {base_url}: {_describe(exc)}. {hint}") from None
     except httpx.HTTPError as exc:
         # It connected; a slow or odd /models is the requests' problem, reported per item.
         logger.debug("probe of %s failed after connecting: %s", url, _describe(exc))
@@ -430,8 +456,15 @@ async def run_batch(
     max_retries: int,
     backoff: Backoff,
     key_env: str,
+    gate: Gate | None = None,
+    answered: dict[int, JudgeResponse] | None = None,
 ) -> list[JudgeResponse]:
     """Answer every request with ``call``, at most ``concurrency`` at a time, in order.
+
+    ``gate``, when given, is entered around every attempt as well: a concurrency limit that
+    many processes share, so that N workers do not multiply the rate against a provider.
+    ``answered``, when given, is filled with each response (by index) as soon as it is
+    final, so that an interrupted batch can still hand back what came in.
 
     Each request gets up to ``max_retries`` retries on 429, 5xx, timeouts and dropped
     connections. A request that still fails, or fails in a way that a retry cannot fix,
@@ -443,6 +476,9 @@ async def run_batch(
     async def attempt(request: JudgeRequest) -> JudgeResponse:
         async with semaphore:  # held per attempt, so waiting out a backoff frees the slot
             try:
+                if gate is not None:
+                    async with gate():
+                        return await call(request)
                 return await call(request)
             except JudgeError as exc:
                 raise _scrubbed(exc, key_env) from None
@@ -470,7 +506,28 @@ async def run_batch(
             return JudgeResponse(status="error", error=error, latency_s=elapsed)
         return dataclasses.replace(response, latency_s=time.perf_counter() - start)
 
-    return list(await asyncio.gather(*(one(r) for r in requests)))
+    async def recorded(index: int, request: JudgeRequest) -> JudgeResponse:
+        response = await one(request)
+        if answered is not None:
+            answered[index] = response
+        return response
+
+    return list(await asyncio.gather(*(recorded(i, r) for i, r in enumerate(requests))))
+
+
+def run_interruptible(
+    loop: EventLoopThread,
+    batch: Callable[[dict[int, JudgeResponse]], Coroutine[Any, Any, list[JudgeResponse]]],
+) -> list[JudgeResponse]:
+    """Run ``batch(answered)`` on ``loop``; on Ctrl-C raise :class:`BatchInterrupted` with the
+    responses that had come in."""
+    answered: dict[int, JudgeResponse] = {}
+    try:
+        return loop.run(batch(answered))
+    except BatchInterrupted:
+        raise
+    except KeyboardInterrupt:
+        raise BatchInterrupted(dict(answered)) from None
 
 
 def _scrubbed(exc: JudgeError, key_env: str) -> JudgeError:

@@ -191,6 +191,21 @@ def prefix_groups(
     return groups
 
 
+def judged_positions(
+    judge: Any, requests: Sequence[JudgeRequest]
+) -> Iterator[tuple[list[int], list[JudgeResponse]]]:
+    """A batching judge's answers, batch by batch: ``(positions in requests, responses)``.
+
+    The judge's ``judge_batches`` forms its batches across a window of up to
+    :data:`STREAM_WINDOW` requests (by length and shared prefix) and yields each batch as
+    soon as it is done, so the caller can store it before the next one runs.
+    """
+    for offset in range(0, len(requests), STREAM_WINDOW):
+        window = list(requests[offset : offset + STREAM_WINDOW])
+        for pairs in judge.judge_batches(window):
+            yield [offset + i for i, _ in pairs], [response for _, response in pairs]
+
+
 def judged_batches(
     judge: Any, todo: Sequence[tuple[str, JudgeRequest]]
 ) -> Iterator[tuple[list[tuple[str, JudgeRequest]], list[JudgeResponse]]]:

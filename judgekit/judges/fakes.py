@@ -2,7 +2,8 @@
 
 - ``ScriptedJudge``: answers from a queue of texts or a function of the request.
 - ``FixedJudge``: always prefers one position, which proves that debiasing works.
-- ``HashJudge``: deterministic pseudo-random probabilities derived from the request hash.
+- ``HashJudge``: deterministic pseudo-random probabilities derived from the request hash;
+  ``fake/slow-hash-50ms`` also sleeps 50 ms per request, like an I/O-bound endpoint.
 
 Built directly, they record every request in ``calls`` for tests to inspect.
 """
@@ -10,12 +11,14 @@ Built directly, they record every request in ``calls`` for tests to inspect.
 from __future__ import annotations
 
 import hashlib
+import re
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 
 from judgekit.errors import ConfigError
 from judgekit.judges.base import Judge
-from judgekit.types import JudgeRequest, JudgeResponse
+from judgekit.types import JudgeRequest, JudgeResponse, Message, unsealed_text
 
 Script = Callable[[JudgeRequest], JudgeResponse | str]
 
@@ -86,8 +89,11 @@ class FixedJudge:
 class HashJudge:
     """Deterministic pseudo-random choice probabilities, seeded by the request content."""
 
-    def __init__(self, *, record: bool = True) -> None:
-        self.id = "fake/hash"
+    def __init__(
+        self, *, record: bool = True, delay_s: float = 0.0, judge_id: str = "fake/hash"
+    ) -> None:
+        self.id = judge_id
+        self.delay_s = delay_s
         self.supports_logprobs = True
         self.batch_size = 64
         self.record = record
@@ -96,10 +102,14 @@ class HashJudge:
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeResponse]:
         if self.record:
             self.calls.extend(requests)
+        if self.delay_s:
+            # An I/O-bound endpoint: the wait is per request, and it holds no CPU.
+            time.sleep(self.delay_s * len(requests))
         out = []
         for request in requests:
             choices = request.choices or ("A", "B", "C")
-            digest = hashlib.sha256(request.hash_for(self.id).encode()).digest()
+            # Seeded by the content without the fence tags, which are new on every call.
+            digest = hashlib.sha256(_stable_hash(request, self.id).encode()).digest()
             weights = [1 + b for b in digest[: len(choices)]]
             total = float(sum(weights))
             probs = {c: w / total for c, w in zip(choices, weights, strict=True)}
@@ -118,4 +128,23 @@ def fake_judge(name: str) -> Judge:
         return FixedJudge(name[-1].upper(), record=False)
     if name == "hash":
         return HashJudge(record=False)
-    raise ConfigError(f"unknown fake judge {name!r}; use fake/always-a, fake/always-b or fake/hash")
+    slow = re.fullmatch(r"slow-hash-(\d+)ms", name)
+    if slow:
+        delay_s = int(slow.group(1)) / 1000
+        return HashJudge(record=False, delay_s=delay_s, judge_id=f"fake/{name}")
+    raise ConfigError(
+        f"unknown fake judge {name!r}; use fake/always-a, fake/always-b, fake/hash or "
+        "fake/slow-hash-<N>ms (fake/hash that sleeps N ms per request)"
+    )
+
+
+def _stable_hash(request: JudgeRequest, judge_id: str) -> str:
+    """``request.hash_for(judge_id)`` as taken before the fence tags were drawn."""
+    messages = tuple(Message(m.role, unsealed_text(m.content)) for m in request.messages)
+    return JudgeRequest(
+        messages=messages,
+        choices=request.choices,
+        assistant_prefix=unsealed_text(request.assistant_prefix),
+        max_tokens=request.max_tokens,
+        temperature=request.temperature,
+    ).hash_for(judge_id)

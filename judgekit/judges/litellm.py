@@ -16,18 +16,25 @@ from typing import Any
 from judgekit.errors import ConfigError, MissingDependencyError
 from judgekit.judges.api_common import (
     Backoff,
+    Gate,
     chat_params,
     check_base_url,
     check_reachable,
     is_local_url,
     parse_completion,
     run_batch,
+    run_interruptible,
     shared_loop,
 )
 from judgekit.judges.base import JudgeOptions
 from judgekit.types import JudgeRequest, JudgeResponse
 
 logger = logging.getLogger("judgekit.judges")
+
+#: litellm providers that run on the user's own machine or cluster and take no API key.
+SELF_HOSTED_PROVIDERS = frozenset(
+    {"ollama", "ollama_chat", "vllm", "hosted_vllm", "lm_studio", "llamafile", "xinference"}
+)
 
 # litellm fetches these JSON files from GitHub when it is imported or first used, unless the
 # variables say to use the copies bundled in the wheel. They must be set before the import.
@@ -89,6 +96,8 @@ class LiteLLMJudge:
         self.backoff = backoff or Backoff()
         self.prefill = prefill
         self.batch_size = options.concurrency * 4
+        # A cluster-wide limit, set by the distributed runner; None in one process.
+        self.gate: Gate | None = None
         try:
             litellm.get_llm_provider(model, api_base=options.base_url)
         except Exception as exc:  # litellm raises its BadRequestError; the reason is in the text
@@ -106,17 +115,23 @@ class LiteLLMJudge:
             check_reachable(options.base_url, timeout_s=options.timeout_s)
 
     def _check_key(self, litellm: Any) -> bool:
-        """Fail now if a key is surely missing; return whether to send a placeholder key."""
+        """Fail now if a key is surely missing; return whether to send a placeholder key.
+
+        A key is the provider's own variable, as litellm reads it (``ANTHROPIC_API_KEY``
+        for ``anthropic/``), unless ``api_key_env`` names another. Self-hosted servers need
+        none: a local provider (ollama, vllm, lm_studio...) or any ``api_base``.
+        """
         options = self.options
-        local = options.base_url is not None and is_local_url(options.base_url)
+        provider = self.model.split("/", 1)[0]
+        self_hosted = options.base_url is not None or provider in SELF_HOSTED_PROVIDERS
         status = litellm.validate_environment(self.model, api_base=options.base_url)
         missing = [str(name) for name in status.get("missing_keys", [])]
         if "api_key_env" in options.model_fields_set:
-            if not os.environ.get(options.api_key_env) and not local:
+            if not os.environ.get(options.api_key_env) and not self_hosted:
                 raise ConfigError(
                     f"{self.id} reads its API key from {options.api_key_env}, which is not set"
                 )
-        elif not local and missing and all(name.endswith("API_KEY") for name in missing):
+        elif not self_hosted and missing and all(name.endswith("API_KEY") for name in missing):
             # Only plain API keys are checked: cloud providers (Bedrock, Vertex) also
             # authenticate through profiles and metadata servers that litellm cannot see.
             raise ConfigError(
@@ -124,7 +139,8 @@ class LiteLLMJudge:
                 "(or name another variable in JudgeOptions.api_key_env)"
             )
         # Self-hosted servers ignore the key, but litellm's OpenAI client insists on one.
-        return local and not status.get("keys_in_environment", False)
+        local = options.base_url is not None and is_local_url(options.base_url)
+        return (local or self_hosted) and not status.get("keys_in_environment", False)
 
     def _api_key(self) -> str | None:
         """The key to pass, or None to let litellm read the provider's own variable.
@@ -143,9 +159,11 @@ class LiteLLMJudge:
             return []
         # One long-lived loop for every call: litellm caches its HTTP clients process-wide, and
         # clients made on a loop that has since closed leak sockets and log warnings.
-        return shared_loop().run(self._judge(list(requests)))
+        return run_interruptible(shared_loop(), lambda done: self._judge(list(requests), done))
 
-    async def _judge(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
+    async def _judge(
+        self, requests: list[JudgeRequest], answered: dict[int, JudgeResponse]
+    ) -> list[JudgeResponse]:
         import litellm
 
         api_key = self._api_key()
@@ -172,6 +190,8 @@ class LiteLLMJudge:
             max_retries=self.options.max_retries,
             backoff=self.backoff,
             key_env=self.options.api_key_env,
+            gate=self.gate,
+            answered=answered,
         )
 
 

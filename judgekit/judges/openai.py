@@ -23,13 +23,16 @@ import openai
 
 from judgekit.judges.api_common import (
     Backoff,
+    Gate,
     chat_params,
     check_base_url,
     check_reachable,
     decode_json,
+    default_openai_url,
     parse_completion,
     resolve_api_key,
     run_batch,
+    run_interruptible,
     shared_loop,
     shared_ssl_context,
 )
@@ -77,6 +80,8 @@ class OpenAIJudge(ClosesOnExit):
         self.backoff = backoff or Backoff()
         # A few batches in flight per slot keeps the semaphore busy between judge() calls.
         self.batch_size = options.concurrency * 4
+        # A cluster-wide limit, set by the distributed runner; None in one process.
+        self.gate: Gate | None = None
         if options.base_url is not None:
             check_base_url(options.base_url)
         resolve_api_key(options, required=True)  # fail now rather than once per item
@@ -84,6 +89,15 @@ class OpenAIJudge(ClosesOnExit):
         if options.base_url is not None:
             listing = check_reachable(options.base_url, timeout_s=options.timeout_s)
             self.served_by_vllm = served_by_vllm(listing)
+        else:
+            # Without this probe an offline machine learns it only after a batch of requests
+            # has timed out and been retried (minutes), with nothing on screen.
+            check_reachable(
+                default_openai_url(),
+                timeout_s=options.timeout_s,
+                hint="Is this machine online? For a local or self-hosted server, pass "
+                "--base-url, e.g. --base-url http://127.0.0.1:8000/v1.",
+            )
         self.prefill = self.served_by_vllm if prefill is None else prefill
         self.id = f"openai/{model}{PREFILL_SUFFIX if self.prefill else ''}"
         # One client for the judge's life: connections and TLS sessions carry across batches.
@@ -94,7 +108,7 @@ class OpenAIJudge(ClosesOnExit):
         """One response per request, in order; failures are ``status="error"`` responses."""
         if not requests:
             return []
-        return shared_loop().run(self._judge(list(requests)))
+        return run_interruptible(shared_loop(), lambda done: self._judge(list(requests), done))
 
     def close(self) -> None:
         """Close the HTTP client and its connections (also done when the judge is collected)."""
@@ -102,7 +116,9 @@ class OpenAIJudge(ClosesOnExit):
         if client is not None:
             shared_loop().run(client.close())
 
-    async def _judge(self, requests: list[JudgeRequest]) -> list[JudgeResponse]:
+    async def _judge(
+        self, requests: list[JudgeRequest], answered: dict[int, JudgeResponse]
+    ) -> list[JudgeResponse]:
         client = self._slot.get(self._new_client)
 
         async def call(request: JudgeRequest) -> JudgeResponse:
@@ -120,6 +136,8 @@ class OpenAIJudge(ClosesOnExit):
             max_retries=self.options.max_retries,
             backoff=self.backoff,
             key_env=self.options.api_key_env,
+            gate=self.gate,
+            answered=answered,
         )
 
     def _new_client(self) -> openai.AsyncOpenAI:

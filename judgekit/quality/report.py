@@ -21,8 +21,11 @@ import pandas as pd
 from judgekit.errors import StoreError
 from judgekit.inputs.human import HumanLabels, join_labels, join_scores
 from judgekit.quality import agreement as meta
+from judgekit.quality.trust import TrustReport, joined_label_figures, pairwise_trust, with_labels
 from judgekit.rank.length_control import length_controlled_win_rates
 from judgekit.store import meta_queries as mq
+from judgekit.store import queries
+from judgekit.store import trust_queries as tq
 from judgekit.store.db import Store
 
 #: Report rows shown in the judge comparison table, in order.
@@ -51,6 +54,8 @@ class MetaReport:
     length_control: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Per model: n, win_rate, lc_win_rate."""
     notes: list[str] = field(default_factory=list)
+    trust: TrustReport | None = None
+    """The run's trust report, with the label figures where human labels exist."""
 
     def value(self, metric: str) -> float:
         """One figure's value (NaN when the report does not have it)."""
@@ -69,12 +74,15 @@ class MetaReport:
                 return None
             return value
 
-        return {
+        out = {
             "run_id": self.run_id,
             "metrics": clean(self.metrics.to_dict("records")),
             "length_control": clean(self.length_control.to_dict("records")),
             "notes": list(self.notes),
         }
+        if self.trust is not None:
+            out["trust"] = self.trust.to_dict()
+        return out
 
 
 class _Rows:
@@ -394,9 +402,43 @@ def judge_report(
         members=members if not members.empty else None,
         self_model=self_model,
     )
+    report.trust = run_trust(store, run_id=run_id, comparisons=comparisons, labels=labels)
     if save:
         mq.write_report(store, run_id=run_id, metrics=report.metrics)
+        if report.trust is not None:
+            tq.write_trust(store, run_id=run_id, report=report.trust.to_dict())
     return report
+
+
+def run_trust(
+    store: Store, *, run_id: str, comparisons: pd.DataFrame, labels: HumanLabels | None
+) -> TrustReport | None:
+    """The run's trust report with label figures from ``labels`` (where they match).
+
+    The report stored with the run is the base; a run stored without one (imported
+    outcomes, an older store) gets a pairwise report computed from its comparisons, its
+    per-order verdicts and its stored Bradley-Terry CIs. None for a run with neither.
+    """
+    stored = tq.load_trust(store, run_id)
+    trust = None if stored is None else TrustReport.from_dict(stored)
+    if trust is None and not comparisons.empty:
+        models = sorted(set(comparisons["model_a"]) | set(comparisons["model_b"]))
+        verdicts = mq.verdicts(store, run_id=run_id)
+        try:
+            board = queries.leaderboard(store, run_id=run_id, method="bt")
+        except StoreError:
+            board = None
+        trust = pairwise_trust(
+            comparisons,
+            models=models,
+            verdicts=verdicts if "member" not in verdicts else None,
+            board=board,
+        )
+    if trust is None or labels is None or labels.pairs.empty or comparisons.empty:
+        return trust
+    ok = comparisons[comparisons["status"] == "ok"]
+    joined = join_labels(ok, labels.pairs)
+    return with_labels(trust, joined_label_figures(joined)) if not joined.empty else trust
 
 
 def comparison_table(reports: Mapping[str, MetaReport]) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from judgekit.errors import ConfigError
+from judgekit.errors import ConfigError, JudgeError
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.plan.adaptive import (
     MIN_BATCH,
@@ -30,6 +30,7 @@ from judgekit.runs.options import CompareOptions
 from judgekit.runs.turns import refuse_multi_turn
 
 if TYPE_CHECKING:
+    from judgekit.inputs.human import HumanLabels
     from judgekit.runs.records import CompareResult, OutputsArg
 
 log = logging.getLogger("judgekit")
@@ -59,6 +60,7 @@ def run_adaptive(
     judge_options: JudgeOptions | None = None,
     batch: int | None = None,
     progress: bool = False,
+    human: HumanLabels | None = None,
 ) -> CompareResult:
     """Compare models pairwise on an adaptive schedule of ``budget`` comparisons.
 
@@ -77,15 +79,19 @@ def run_adaptive(
         judge_options: backend options.
         batch: comparisons per batch (default: the judge's batch size, at least 8).
         progress: show a progress bar on stderr.
+        human: human labels for the trust report's label figures.
 
     Returns:
-        A :class:`judgekit.runs.compare.CompareResult`; ``stats`` adds ``batches``.
+        A :class:`judgekit.runs.compare.CompareResult` with its ``trust`` report; ``stats``
+        adds ``batches``.
     """
     from judgekit.judges.registry import get_judge
-    from judgekit.protocols.pairwise import PairwiseSpec, plan_requests
+    from judgekit.protocols.pairwise import PairwiseSpec, load_pairwise_template, plan_requests
     from judgekit.protocols.parse import parse_pairwise
+    from judgekit.quality.trust import emit_warnings, pairwise_trust
     from judgekit.rank.outcomes import build_leaderboard, outcomes_frame
     from judgekit.runs import records as api
+    from judgekit.runs.failures import no_usable_verdicts
     from judgekit.runs.progress import make_progress
     from judgekit.runs.runner import EMPTY_STATS, execute
     from judgekit.store.db import open_store
@@ -108,6 +114,7 @@ def run_adaptive(
         template=opts.template,
         fenced=opts.fenced,
     )
+    load_pairwise_template(spec.template)  # a bad template fails here, before the store
     config = {
         **opts.model_dump(),
         "schedule": f"adaptive:{budget}",
@@ -183,19 +190,36 @@ def run_adaptive(
         if not outcome_frames:
             raise ConfigError("the adaptive schedule found no pair of models to compare")
         frame = pd.concat(outcome_frames, ignore_index=True)
+        stats_out = api.run_summary(frame, parse_failures, totals, len(data.skipped_prompts))
+        if not (frame["status"] == "ok").any():
+            # Nothing to rank: say why, keep the failed calls (a re-run retries them).
+            store.finish_run(run_id, status="failed", stats=stats_out)
+            raise JudgeError(
+                no_usable_verdicts(pd.concat(verdict_frames, ignore_index=True), judge=judge_obj)
+            )
         started = time.perf_counter()
         board = build_leaderboard(
             frame, models=models, ties=opts.ties, bootstrap=opts.bootstrap, seed=opts.seed
         )
         store.write_ratings(run_id=run_id, method="bt", frame=board)
-        stats_out = api.run_summary(frame, parse_failures, totals, len(data.skipped_prompts))
         stats_out["ranking_seconds"] = round(time.perf_counter() - started, 3)
         stats_out["batches"] = batches
+        all_verdicts = pd.concat(verdict_frames, ignore_index=True)
+        trust = pairwise_trust(
+            frame,
+            models=models,
+            verdicts=all_verdicts,
+            board=board,
+            labels=api.label_trust(frame, data, human, seed=opts.seed),
+        )
+        api.store_trust(store, run_id, trust, human)
         store.finish_run(run_id, stats=stats_out)
+    emit_warnings(trust)
     return api.CompareResult(
         run_id=run_id,
         leaderboard=board,
         outcomes=frame,
-        verdicts=pd.concat(verdict_frames, ignore_index=True),
+        verdicts=all_verdicts,
         stats=stats_out,
+        trust=trust,
     )

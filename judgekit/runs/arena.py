@@ -38,6 +38,7 @@ from judgekit.protocols.listwise import (
     unpermute,
 )
 from judgekit.protocols.listwise_parse import parse_listwise
+from judgekit.quality.trust import TrustReport, emit_warnings, listwise_trust
 from judgekit.rank import RankingData, openskill_ratings, plackett_luce
 from judgekit.rank.outcomes import build_leaderboard, outcomes_frame
 from judgekit.runs.listwise import json_or_none, listwise_board, ranking_outcomes, verdict_mode
@@ -47,6 +48,7 @@ from judgekit.runs.runner import EMPTY_STATS, ExecutionStats, execute
 from judgekit.runs.turns import refuse_multi_turn
 from judgekit.store import arena_queries
 from judgekit.store.db import Store, open_store
+from judgekit.store.trust_queries import write_trust
 
 __all__ = ["ArenaResult", "run_arena"]
 
@@ -60,9 +62,10 @@ class ArenaResult:
     rounds: pd.DataFrame
     state: ArenaState
     stats: dict[str, Any] = field(default_factory=dict)
+    trust: TrustReport | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return result_json(self.run_id, self.leaderboard, self.stats)
+        return result_json(self.run_id, self.leaderboard, self.stats, trust=self.trust)
 
 
 def _arena_leaderboards(
@@ -318,11 +321,34 @@ def run_arena(
             "max_sigma": float(state.sigma.max()),
             "stop": stop,
         }
+        board = boards.get("pl", boards["openskill"])
+        trust = _arena_trust(rounds, models=models, board=board)
+        write_trust(store, run_id=run_id, report=trust.to_dict())
         store.finish_run(run_id, stats=stats_out)
-    board = boards.get("pl", boards["openskill"])
+    emit_warnings(trust)
     return ArenaResult(
-        run_id=run_id, leaderboard=board, rounds=rounds, state=state, stats=stats_out
+        run_id=run_id,
+        leaderboard=board,
+        rounds=rounds,
+        state=state,
+        stats=stats_out,
+        trust=trust,
     )
+
+
+def _arena_trust(
+    rounds: pd.DataFrame, *, models: Sequence[str], board: pd.DataFrame
+) -> TrustReport:
+    """The arena's trust report, from every stored round (resumed ones included)."""
+    ok = rounds[(rounds["status"] == "ok") & rounds["ranking"].notna()]
+    outcomes = outcomes_frame(
+        [
+            o
+            for pid, ranking in zip(ok["prompt_id"], ok["ranking"], strict=True)
+            for o in ranking_outcomes(pid, list(ranking))
+        ]
+    )
+    return listwise_trust(outcomes, rounds, models=models, board=board, kind="arena")
 
 
 def replay_rounds(store: Store, run_id: str, models: Sequence[str]) -> ArenaState:

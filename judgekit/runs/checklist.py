@@ -36,6 +36,7 @@ from judgekit.protocols.checklist import (
     plan_answers,
     plan_generation,
 )
+from judgekit.quality.trust import TrustReport, emit_warnings, pointwise_trust
 from judgekit.rubrics.loader import load_checklists
 from judgekit.rubrics.model import Checklist, ChecklistOptions, ChecklistQuestion
 from judgekit.rubrics.parse import Parsed, ParseFailure, parse_checklist, parse_yes_no
@@ -54,6 +55,7 @@ from judgekit.runs.progress import make_progress
 from judgekit.runs.runner import ExecutionStats, execute
 from judgekit.runs.turns import refuse_multi_turn
 from judgekit.store.db import Store, open_store
+from judgekit.store.trust_queries import write_trust
 from judgekit.types import Candidate, Item, Outcome
 
 ChecklistsArg = str | Path | Mapping[str, Checklist] | Sequence[Checklist]
@@ -275,6 +277,8 @@ class ChecklistResult:
         checklists: one row per (prompt, question): text, weight, source, generator.
         outcomes: pairwise outcomes derived from the pass rates.
         bt_leaderboard: Bradley-Terry ratings fitted to ``outcomes`` (None with one model).
+        trust: how far the pass rates can be trusted (separation of the models' per-response
+            pass rates; each answer is checked alone, so no position figures).
     """
 
     run_id: str
@@ -285,6 +289,7 @@ class ChecklistResult:
     outcomes: pd.DataFrame
     bt_leaderboard: pd.DataFrame | None
     stats: dict[str, Any] = field(default_factory=dict)
+    trust: TrustReport | None = None
 
     def checklist_objects(self) -> list[Checklist]:
         """The checklists as :class:`Checklist` objects, e.g. for ``dump_checklists``."""
@@ -298,6 +303,8 @@ class ChecklistResult:
         }
         if self.bt_leaderboard is not None:
             payload["bt_leaderboard"] = json.loads(self.bt_leaderboard.to_json(orient="records"))
+        if self.trust is not None:
+            payload["trust"] = self.trust.to_dict()
         return payload
 
 
@@ -493,8 +500,14 @@ def checklist(
             **exec_summary(*stages),
             "ranking_seconds": round(time.perf_counter() - started, 3),
         }
+        board = _rate_leaderboard(long)
+        rates = scores[["prompt_id", "model", "pass_rate", "status"]]
+        trust = pointwise_trust(
+            rates[rates["status"] == "ok"].rename(columns={"pass_rate": "score"}), board=board
+        )
+        write_trust(store, run_id=run_id, report=trust.to_dict())
         store.finish_run(run_id, stats=stats)
-    board = _rate_leaderboard(long)
+    emit_warnings(trust)
     return ChecklistResult(
         run_id=run_id,
         leaderboard=board,
@@ -504,6 +517,7 @@ def checklist(
         outcomes=outcome_frame,
         bt_leaderboard=bt,
         stats=stats,
+        trust=trust,
     )
 
 

@@ -9,18 +9,20 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from judgekit.errors import ConfigError
+from judgekit.errors import ConfigError, JudgeError
 from judgekit.inputs.outputs import OutputSet
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.judges.registry import get_judge
 from judgekit.plan import Comparison, parse_schedule, plan_comparisons
-from judgekit.protocols.pairwise import PairwiseSpec, plan_requests
+from judgekit.protocols.pairwise import PairwiseSpec, load_pairwise_template, plan_requests
 from judgekit.protocols.parse import parse_pairwise
+from judgekit.quality.trust import emit_warnings, pairwise_trust
 from judgekit.rank.outcomes import build_leaderboard, outcomes_frame
+from judgekit.runs.failures import no_usable_verdicts
 from judgekit.runs.options import CompareOptions
 from judgekit.runs.progress import make_progress
 from judgekit.runs.records import (
@@ -30,8 +32,11 @@ from judgekit.runs.records import (
     compare_run_id,
     input_tables,
     judging_criteria,
+    label_trust,
     load_comparable,
+    resolve_human,
     run_summary,
+    store_trust,
     verdict_rows,
 )
 from judgekit.runs.runner import EMPTY_STATS, ExecutionStats, execute
@@ -43,6 +48,9 @@ from judgekit.runs.turns import (
     with_later_turns,
 )
 from judgekit.store.db import Store, open_store
+
+if TYPE_CHECKING:
+    from judgekit.inputs.human import HumanLabels
 
 log = logging.getLogger("judgekit")
 
@@ -58,6 +66,7 @@ def compare(
     options: CompareOptions | None = None,
     judge_options: JudgeOptions | None = None,
     progress: bool = False,
+    human: str | Path | HumanLabels | None = None,
     **overrides: Any,
 ) -> CompareResult:
     """Judge every planned pair in both orders, store everything and rank the models.
@@ -70,9 +79,14 @@ def compare(
             (``compare(files, schedule="sample:2", seed=1)``).
         judge_options: backend options such as ``base_url`` or ``concurrency``.
         progress: show a progress bar on stderr.
+        human: human pairwise labels (a file in any layout ``judgekit meta`` reads, or
+            :class:`~judgekit.inputs.human.HumanLabels`): the trust report then adds accuracy,
+            κ, a test against chance and the trivial baselines.
 
     Returns:
-        A :class:`CompareResult` with ``leaderboard``, ``outcomes`` and ``verdicts`` frames.
+        A :class:`CompareResult` with ``leaderboard``, ``outcomes`` and ``verdicts`` frames
+        and the run's ``trust`` report. Each of the report's warnings is also raised as a
+        :class:`~judgekit.errors.JudgeTrustWarning`.
 
     Raises:
         InputError, ConfigError, MissingDependencyError, JudgeUnavailable, StoreError: before
@@ -80,8 +94,9 @@ def compare(
     """
     opts = (options or CompareOptions()).model_copy(update=overrides) if overrides else options
     opts = CompareOptions.model_validate(opts.model_dump()) if opts else CompareOptions()
+    labels = resolve_human(human)
     if opts.protocol == "listwise":
-        return _compare_listwise(outputs, opts, judge, db, judge_options, progress)
+        return _compare_listwise(outputs, opts, judge, db, judge_options, progress, labels)
     if opts.k is not None or opts.permutations is not None:
         raise ConfigError("k (--k) and permutations (--permutations) apply to --protocol listwise")
     schedule = parse_schedule(opts.schedule)
@@ -97,6 +112,7 @@ def compare(
             options=opts,
             judge_options=judge_options,
             progress=progress,
+            human=labels,
         )
     data = load_comparable(outputs)
     by_prompt = data.by_prompt()
@@ -115,6 +131,7 @@ def compare(
         template=opts.template,
         fenced=opts.fenced,
     )
+    load_pairwise_template(spec.template)  # a bad template fails here, before the store
     config = {**opts.model_dump(), "verdict_mode": mode, "judge": judge_obj.id}
     run_id = compare_run_id(data, judge_id=judge_obj.id, config=config)
     config["inputs"] = data.sources
@@ -145,6 +162,12 @@ def compare(
         except BaseException:
             store.finish_run(run_id, status="interrupted")
             raise
+        stats = run_summary(frame, parse_failures, exec_stats, len(data.skipped_prompts))
+        stats["turns"] = n_turns(data)
+        if not (frame["status"] == "ok").any():
+            # Nothing to rank: say why, keep the failed calls (a re-run retries them).
+            store.finish_run(run_id, status="failed", stats=stats)
+            raise JudgeError(no_usable_verdicts(verdicts, judge=judge_obj))
         started = time.perf_counter()
 
         def rank(rows: pd.DataFrame) -> pd.DataFrame:
@@ -157,16 +180,24 @@ def compare(
         boards = per_turn_boards(frame, rank)
         for turn, turn_board in boards.items():
             store.write_ratings(run_id=run_id, method=turn_method("bt", turn), frame=turn_board)
-        stats = run_summary(frame, parse_failures, exec_stats, len(data.skipped_prompts))
-        stats["turns"] = n_turns(data)
         stats["ranking_seconds"] = round(time.perf_counter() - started, 3)
+        trust = pairwise_trust(
+            frame,
+            models=data.models,
+            verdicts=verdicts,
+            board=board,
+            labels=label_trust(frame, data, labels, seed=opts.seed),
+        )
+        store_trust(store, run_id, trust, labels)
         store.finish_run(run_id, stats=stats)
+    emit_warnings(trust)
     return CompareResult(
         run_id=run_id,
         leaderboard=board,
         outcomes=frame,
         verdicts=verdicts,
         stats=stats,
+        trust=trust,
         turn_leaderboards=boards,
     )
 
@@ -178,6 +209,7 @@ def _compare_listwise(
     db: str | Path,
     judge_options: JudgeOptions | None,
     progress: bool,
+    human: HumanLabels | None,
 ) -> CompareResult:
     """``protocol="listwise"``: rank K answers per call, aggregated by Plackett-Luce."""
     from judgekit.runs.listwise import ListwiseOptions, compare_listwise
@@ -203,6 +235,7 @@ def _compare_listwise(
         options=options,
         judge_options=judge_options,
         progress=progress,
+        human=human,
     )
 
 

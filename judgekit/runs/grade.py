@@ -38,6 +38,7 @@ from judgekit.protocols.pointwise import (
     plan_score_requests,
 )
 from judgekit.protocols.turns import plan_turn_scores
+from judgekit.quality.trust import TrustReport, emit_warnings, item_scores, pointwise_trust
 from judgekit.rank.leaderboard import ci_aware_rank
 from judgekit.rubrics.loader import LoadedRubric, load_rubric
 from judgekit.rubrics.model import GradeOptions, Rubric
@@ -46,6 +47,7 @@ from judgekit.runs.progress import make_progress
 from judgekit.runs.runner import ExecutionStats, execute
 from judgekit.runs.turns import add_turn_columns, n_turns, per_turn_boards, turn_method, turn_rows
 from judgekit.store.db import Store, open_store
+from judgekit.store.trust_queries import write_trust
 from judgekit.types import Candidate, Item, JudgeResponse
 
 OutputsArg = str | Path | pd.DataFrame | Sequence[str | Path | pd.DataFrame]
@@ -317,6 +319,8 @@ class GradeResult:
         criteria: the long form: one row per (criterion or ``overall``, model).
         scores: one row per (prompt_id, model, criterion): score, status, distribution,
             feedback, raw judge text, error and request hash.
+        trust: how far the grades can be trusted (separation of the models' scores; no
+            position figures, since each answer is graded alone).
     """
 
     run_id: str
@@ -328,6 +332,7 @@ class GradeResult:
     turn_leaderboards: dict[int, pd.DataFrame] = field(default_factory=dict)
     """For multi-turn outputs, one board per turn (MT-Bench's first and second turn);
     ``leaderboard`` averages every (prompt, turn) score."""
+    trust: TrustReport | None = None
 
     def to_json(self) -> dict[str, Any]:
         payload = {
@@ -339,6 +344,8 @@ class GradeResult:
         }
         if self.turn_leaderboards:
             payload["per_turn"] = turn_rows(self.turn_leaderboards)
+        if self.trust is not None:
+            payload["trust"] = self.trust.to_dict()
         return payload
 
 
@@ -549,14 +556,20 @@ def grade(
             **exec_summary(*stages),
             "ranking_seconds": round(time.perf_counter() - started, 3),
         }
+        board = wide_leaderboard(long, criteria=criteria_ids)
+        # Each (prompt, turn) is one graded item, as the means count them.
+        trust = pointwise_trust(item_scores(_turn_units(frame), weights), board=board)
+        write_trust(store, run_id=run_id, report=trust.to_dict())
         store.finish_run(run_id, stats=stats)
+    emit_warnings(trust)
     return GradeResult(
         run_id=run_id,
         rubric=loaded.name,
-        leaderboard=wide_leaderboard(long, criteria=criteria_ids),
+        leaderboard=board,
         criteria=long,
         scores=frame,
         stats=stats,
+        trust=trust,
         turn_leaderboards={
             turn: wide_leaderboard(turn_long, criteria=criteria_ids)
             for turn, turn_long in turn_longs.items()

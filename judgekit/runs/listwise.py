@@ -22,7 +22,8 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from judgekit.errors import ConfigError
+from judgekit.errors import ConfigError, JudgeError
+from judgekit.inputs.human import HumanLabels
 from judgekit.inputs.outputs import OutputSet
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.judges.registry import get_judge
@@ -34,16 +35,27 @@ from judgekit.protocols.listwise import (
     Scheme,
     check_k,
     combine_permutations,
+    load_listwise_template,
     orders_per_list,
     plan_lists,
     plan_listwise_requests,
     unpermute,
 )
 from judgekit.protocols.listwise_parse import parse_listwise
+from judgekit.quality.trust import emit_warnings, listwise_trust, with_labels
 from judgekit.rank import RankingData, plackett_luce, ratings_frame
 from judgekit.rank.outcomes import LEADERBOARD_COLUMNS, build_leaderboard, outcomes_frame, win_stats
+from judgekit.runs.failures import no_usable_verdicts
 from judgekit.runs.progress import make_progress
-from judgekit.runs.records import CompareResult, OutputsArg, input_tables, load_comparable
+from judgekit.runs.records import (
+    CompareResult,
+    OutputsArg,
+    input_tables,
+    label_trust,
+    load_comparable,
+    resolve_human,
+    store_trust,
+)
 from judgekit.runs.runner import EMPTY_STATS, ExecutionStats, execute
 from judgekit.runs.sorting import BestOfNResult, rank_best_of_n
 from judgekit.runs.turns import refuse_multi_turn
@@ -183,6 +195,7 @@ def compare_listwise(
     options: ListwiseOptions | None = None,
     judge_options: JudgeOptions | None = None,
     progress: bool = False,
+    human: str | Path | HumanLabels | None = None,
     **overrides: Any,
 ) -> CompareResult:
     """Rank models by K-wise listwise judging, debiased by permutation, aggregated by PL.
@@ -195,14 +208,17 @@ def compare_listwise(
             (``compare_listwise(files, k=3, permutations=2)``).
         judge_options: backend options.
         progress: show a progress bar on stderr.
+        human: human pairwise labels, checked against the implied pairwise outcomes.
 
     Returns:
         A :class:`~judgekit.runs.records.CompareResult`: the Plackett-Luce ``leaderboard``
         (also stored as method ``pl``; Bradley-Terry on the implied pairwise outcomes is
-        stored as ``bt``), the implied pairwise ``outcomes`` and the per-call listwise ``verdicts``.
+        stored as ``bt``), the implied pairwise ``outcomes``, the per-call listwise
+        ``verdicts`` and the ``trust`` report.
     """
     opts = (options or ListwiseOptions()).model_copy(update=overrides)
     opts = ListwiseOptions.model_validate(opts.model_dump())
+    labels = resolve_human(human)
     data = load_comparable(outputs)
     refuse_multi_turn(data, feature="--protocol listwise")
     k = _list_size(opts.k, data.models)
@@ -214,6 +230,7 @@ def compare_listwise(
     spec = ListwiseSpec(
         mode=mode, criteria=opts.criteria or ListwiseSpec().criteria, template=opts.template
     )
+    load_listwise_template(spec.template)  # a bad template fails here, before the store
     n_perm = opts.permutations or k
     config = {
         **opts.model_dump(),
@@ -253,6 +270,9 @@ def compare_listwise(
         outcomes, verdicts = frames
         if not rankings:
             store.finish_run(run_id, status="failed")
+            if (verdicts["status"] == "judge_error").any():
+                # Why the calls failed, grouped by cause; a re-run retries them.
+                raise JudgeError(no_usable_verdicts(verdicts, judge=judge_obj))
             raise ConfigError(
                 "no usable ranking: every listwise call failed to parse or errored "
                 f"(see listwise_verdicts of run {run_id})"
@@ -285,9 +305,19 @@ def compare_listwise(
             "ranking_seconds": round(time.perf_counter() - started, 3),
             "skipped_prompts": len(data.skipped_prompts),
         }
+        trust = listwise_trust(outcomes, verdicts, models=data.models, board=board)
+        if labels is not None:
+            trust = with_labels(trust, label_trust(outcomes, data, labels, seed=opts.seed))
+        store_trust(store, run_id, trust, labels)
         store.finish_run(run_id, stats=stats)
+    emit_warnings(trust)
     return CompareResult(
-        run_id=run_id, leaderboard=board, outcomes=outcomes, verdicts=verdicts, stats=stats
+        run_id=run_id,
+        leaderboard=board,
+        outcomes=outcomes,
+        verdicts=verdicts,
+        stats=stats,
+        trust=trust,
     )
 
 

@@ -35,14 +35,16 @@ import numpy as np
 import pandas as pd
 
 from judgekit.errors import ConfigError
+from judgekit.inputs.human import HumanLabels
 from judgekit.inputs.labels import outcome_labels
 from judgekit.inputs.outputs import OutputSet, load_outputs
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.judges.registry import get_judge
 from judgekit.plan import Comparison, parse_schedule, plan_comparisons
-from judgekit.protocols.pairwise import PairwiseSpec, plan_requests
+from judgekit.protocols.pairwise import PairwiseSpec, load_pairwise_template, plan_requests
 from judgekit.protocols.parse import parse_pairwise
 from judgekit.quality.panel import KEYS, outcome_probs, panel_alpha, per_judge_outcomes
+from judgekit.quality.trust import emit_warnings, pairwise_trust
 from judgekit.rank.outcomes import build_leaderboard, outcomes_frame
 from judgekit.runs.options import CompareOptions
 from judgekit.runs.progress import make_progress
@@ -51,7 +53,11 @@ from judgekit.runs.records import (
     OutputsArg,
     combine_verdicts,
     input_tables,
+    judging_criteria,
+    label_trust,
     output_list,
+    resolve_human,
+    store_trust,
     verdict_rows,
 )
 from judgekit.runs.runner import EMPTY_STATS, ExecutionStats, execute
@@ -197,6 +203,8 @@ def judge_panel(
     use that mode; the pooled outcomes of each chunk are appended to ``outcomes`` as the
     chunk finishes, so an interrupted panel resumes from the judge-call cache.
     """
+    # A panel judges by the same criteria as a single judge: --criteria, or the rubric's.
+    criteria = judging_criteria(opts) or PairwiseSpec().criteria
     by_prompt = data.by_prompt()
     member_frames: list[pd.DataFrame] = []
     totals: dict[str, ExecutionStats] = {m.member: EMPTY_STATS for m in members}
@@ -217,8 +225,9 @@ def judge_panel(
                 if mode not in planned_by_mode:
                     spec = PairwiseSpec(
                         mode=mode,  # type: ignore[arg-type]
-                        criteria=opts.criteria or PairwiseSpec().criteria,
+                        criteria=criteria,
                         template=opts.template,
+                        fenced=opts.fenced,
                     )
                     planned_by_mode[mode] = plan_requests(
                         chunk, items=data.items, candidates=by_prompt, spec=spec
@@ -311,6 +320,7 @@ def compare_panel(
     options: CompareOptions | None = None,
     judge_options: JudgeOptions | None = None,
     progress: bool = False,
+    human: str | Path | HumanLabels | None = None,
     **overrides: Any,
 ) -> CompareResult:
     """Like :func:`judgekit.compare`, with a panel of judges instead of one.
@@ -321,12 +331,13 @@ def compare_panel(
         db: the DuckDB store.
         pool: ``mean`` or ``majority`` (see the module docstring).
         repeats: samples per judge (> 1 measures repeat variance).
-        options, judge_options, progress, overrides: as for ``compare``.
+        options, judge_options, progress, human, overrides: as for ``compare``.
 
     Returns:
         A :class:`~judgekit.runs.compare.CompareResult`: the leaderboard from the pooled outcomes,
         the pooled outcomes, the members' outcomes (as ``verdicts``), and stats with
-        ``krippendorff_alpha`` and per-member flip rates and failures.
+        ``krippendorff_alpha`` and per-member flip rates and failures, and the ``trust``
+        report (its flip rate counts every member's comparisons).
     """
     opts = (options or CompareOptions()).model_copy(update=overrides)
     opts = CompareOptions.model_validate(opts.model_dump())
@@ -334,6 +345,7 @@ def compare_panel(
         raise ConfigError("a judge panel judges pairwise; --protocol listwise takes one --judge")
     if pool not in POOL_RULES:
         raise ConfigError(f"unknown pooling rule {pool!r}; use mean or majority")
+    labels = resolve_human(human)
     data = load_outputs(output_list(outputs))
     refuse_multi_turn(data, feature="a judge panel")
     judge_objs = [get_judge(j, options=judge_options) if isinstance(j, str) else j for j in judges]
@@ -350,6 +362,9 @@ def compare_panel(
         "repeats": repeats,
         "judge": "panel:" + ",".join(j.id for j in judge_objs),
     }
+    # A bad template or rubric fails here, before the store.
+    load_pairwise_template(opts.template)
+    judging_criteria(opts)
     payload = json.dumps({"inputs": data.digest(), **config}, sort_keys=True)
     run_id = "pnl-" + hashlib.sha256(payload.encode()).hexdigest()[:10]
     config["inputs"] = data.sources
@@ -391,11 +406,21 @@ def compare_panel(
         store.write_ratings(run_id=run_id, method="bt", frame=board)
         stats = {**result.stats, "ranking_seconds": round(time.perf_counter() - started, 3)}
         stats["skipped_prompts"] = len(data.skipped_prompts)
+        trust = pairwise_trust(
+            result.outcomes,
+            models=data.models,
+            board=board,
+            labels=label_trust(result.outcomes, data, labels, seed=opts.seed),
+            flips=result.members,
+        )
+        store_trust(store, run_id, trust, labels)
         store.finish_run(run_id, stats=stats)
+    emit_warnings(trust)
     return CompareResult(
         run_id=run_id,
         leaderboard=board,
         outcomes=result.outcomes,
         verdicts=result.members,
         stats=stats,
+        trust=trust,
     )

@@ -18,12 +18,18 @@ from typing import Any
 
 import pandas as pd
 
+from judgekit.errors import ConfigError
+from judgekit.inputs.human import HumanLabels, join_labels, load_human_labels
 from judgekit.inputs.outputs import OutputSet, load_outputs
 from judgekit.protocols.debias import combine_orders
 from judgekit.protocols.pairwise import PlannedCall
+from judgekit.quality.trust import TrustReport, joined_label_figures
 from judgekit.runs.options import CompareOptions
 from judgekit.runs.runner import ExecutionStats
 from judgekit.runs.turns import turn_rows
+from judgekit.store.db import Store
+from judgekit.store.meta_queries import write_human_labels
+from judgekit.store.trust_queries import write_trust
 from judgekit.types import Outcome, Verdict
 
 log = logging.getLogger("judgekit")
@@ -42,9 +48,11 @@ class CompareResult:
     stats: dict[str, Any] = field(default_factory=dict)
     turn_leaderboards: dict[int, pd.DataFrame] = field(default_factory=dict)
     """For multi-turn outputs, one board per turn; ``leaderboard`` pools all turns."""
+    trust: TrustReport | None = None
+    """How far the run's judge can be trusted, from its own verdicts (and human labels)."""
 
     def to_json(self) -> dict[str, Any]:
-        payload = result_json(self.run_id, self.leaderboard, self.stats)
+        payload = result_json(self.run_id, self.leaderboard, self.stats, trust=self.trust)
         if self.turn_leaderboards:
             payload["per_turn"] = turn_rows(self.turn_leaderboards)
         return payload
@@ -68,13 +76,61 @@ def load_comparable(outputs: OutputsArg) -> OutputSet:
     return data
 
 
-def result_json(run_id: str, leaderboard: pd.DataFrame, stats: dict[str, Any]) -> dict[str, Any]:
-    """The ``--json`` shape of a run's result: run id, leaderboard records and stats."""
-    return {
+def result_json(
+    run_id: str,
+    leaderboard: pd.DataFrame,
+    stats: dict[str, Any],
+    *,
+    trust: TrustReport | None = None,
+) -> dict[str, Any]:
+    """The ``--json`` shape of a run's result: run id, leaderboard records, stats and the
+    trust report (``trust``, when the run has one)."""
+    out: dict[str, Any] = {
         "run_id": run_id,
         "leaderboard": json.loads(leaderboard.to_json(orient="records")),
         "stats": stats,
     }
+    if trust is not None:
+        out["trust"] = trust.to_dict()
+    return out
+
+
+def resolve_human(human: str | Path | HumanLabels | None) -> HumanLabels | None:
+    """Human labels from a path (any layout the judge report reads) or as given."""
+    if human is None:
+        return None
+    labels = human if isinstance(human, HumanLabels) else load_human_labels(human)
+    if labels.pairs.empty:
+        raise ConfigError(
+            f"{labels.source or 'human labels'}: no pairwise labels; a comparison is checked "
+            "against pairwise human preferences"
+        )
+    return labels
+
+
+def label_trust(
+    outcomes: pd.DataFrame, data: OutputSet, human: HumanLabels | None, *, seed: int = 0
+) -> dict[str, Any]:
+    """Label figures of a run's usable outcomes against human labels (empty without any)."""
+    if human is None:
+        return {}
+    ok = outcomes[outcomes["status"] == "ok"]
+    texts = {(c.prompt_id, c.model): c.output for c in data.candidates}
+    ok = ok.assign(
+        output_a=[texts.get(k) for k in zip(ok["prompt_id"], ok["model_a"], strict=True)],
+        output_b=[texts.get(k) for k in zip(ok["prompt_id"], ok["model_b"], strict=True)],
+    )
+    joined = join_labels(ok, human.pairs)
+    if joined.empty:
+        log.warning("none of the human labels in %s matches a comparison of this run", human.source)
+    return joined_label_figures(joined, seed=seed)
+
+
+def store_trust(store: Store, run_id: str, report: TrustReport, human: HumanLabels | None) -> None:
+    """Keep the trust report (and the human labels it used) with the run."""
+    write_trust(store, run_id=run_id, report=report.to_dict())
+    if human is not None:
+        write_human_labels(store, run_id=run_id, labels=human)
 
 
 def compare_run_id(outputs: OutputSet, *, judge_id: str, config: dict[str, Any]) -> str:

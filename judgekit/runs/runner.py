@@ -1,26 +1,71 @@
 """Run judge requests through a judge with the store as cache and journal.
 
-Every request is keyed by its content hash. Requests whose hash already has a successful
-call in the store are not sent again, so a second identical run makes zero judge calls and
-an interrupted run resumes where it stopped. Results are flushed to the store in small
-transactions (at least once a second), so a killed run loses at most the batch in flight.
+Every request is keyed by its content hash, taken before fence tags are drawn
+(:func:`judgekit.protocols.fencing.seal`), so the key covers the text and the fence scheme.
+Requests whose hash already has a successful call in the store are not sent again, so a
+second identical run makes zero judge calls and an interrupted run resumes where it
+stopped. Results are flushed to the store in small transactions (at least once a second),
+so a killed run loses at most the batch in flight.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from rich.progress import Progress, TaskID
 
 from judgekit.judges.base import Judge
-from judgekit.judges.batching import judged_batches
+from judgekit.judges.batching import judged_positions
+from judgekit.protocols.fencing import seal
 from judgekit.store.db import CallRecord, Store
 from judgekit.types import JudgeRequest, JudgeResponse
 
 FLUSH_EVERY_S = 1.0
 FLUSH_MAX_ROWS = 2000
+
+
+@runtime_checkable
+class StreamingJudge(Judge, Protocol):
+    """A judge that answers many batches at once and hands them back as they finish.
+
+    ``judge_stream(requests)`` yields ``(positions, responses)``: indices into ``requests``
+    and their responses, every index exactly once, in any order. A distributed judge
+    (:mod:`judgekit.runs.ray_exec`) keeps its replicas busy this way while the runner, the
+    only writer, stores each batch as it arrives.
+    """
+
+    def judge_stream(
+        self, requests: Sequence[JudgeRequest]
+    ) -> Iterator[tuple[list[int], list[JudgeResponse]]]: ...
+
+
+def _answers(
+    judge: Judge, requests: list[JudgeRequest]
+) -> Iterator[tuple[list[int], list[JudgeResponse]]]:
+    """The judge's answers batch by batch: streamed when it can, else ``batch_size`` at a time."""
+    if isinstance(judge, StreamingJudge):
+        yield from judge.judge_stream(requests)
+        return
+    if hasattr(judge, "judge_batches"):
+        # In-process judges form their own batches across the whole plan (by length, under
+        # a token budget, sharing prefixes); other judges get fixed chunks in plan order.
+        yield from judged_positions(judge, requests)
+        return
+    chunk = max(1, judge.batch_size)
+    for offset in range(0, len(requests), chunk):
+        batch = requests[offset : offset + chunk]
+        try:
+            responses = judge.judge(batch)
+        except KeyboardInterrupt as exc:
+            # An API judge's replies that came in before Ctrl-C, by position in ``requests``.
+            answered = getattr(exc, "answered", None)
+            if answered:
+                exc.answered = {offset + i: r for i, r in answered.items()}  # type: ignore[attr-defined]
+            raise
+        yield list(range(offset, offset + len(batch))), responses
 
 
 @dataclass(frozen=True)
@@ -79,18 +124,31 @@ def execute(
     buffer: list[CallRecord] = []
     last_flush = time.monotonic()
     failed = 0
+    # Fence tags are drawn per call here, after hashing: the cache key never sees them.
+    sent = [seal(r) for _, r in todo]
     try:
-        # In-process judges form their own batches across the whole plan (by length, under
-        # a token budget, sharing prefixes); other judges get fixed chunks in plan order.
-        for batch, responses in judged_batches(judge, todo):
-            for (h, r), resp in zip(batch, responses, strict=True):
-                buffer.append(CallRecord(h, judge.id, r, resp))
-                failed += resp.status != "ok"
-            if len(buffer) >= FLUSH_MAX_ROWS or time.monotonic() - last_flush >= FLUSH_EVERY_S:
-                store.write_calls(buffer)
-                buffer, last_flush = [], time.monotonic()
-            if progress is not None and task is not None:
-                progress.advance(task, len(batch))
+        try:
+            for positions, responses in _answers(judge, sent):
+                if len(responses) != len(positions):
+                    raise RuntimeError(
+                        f"judge {judge.id} returned {len(responses)} responses "
+                        f"for {len(positions)} requests"
+                    )
+                for i, resp in zip(positions, responses, strict=True):
+                    buffer.append(CallRecord(todo[i][0], judge.id, sent[i], resp))
+                    failed += resp.status != "ok"
+                if len(buffer) >= FLUSH_MAX_ROWS or time.monotonic() - last_flush >= FLUSH_EVERY_S:
+                    store.write_calls(buffer)
+                    buffer, last_flush = [], time.monotonic()
+                if progress is not None and task is not None:
+                    progress.advance(task, len(positions))
+        except KeyboardInterrupt as exc:
+            # API judges hand back the replies that came in before Ctrl-C or SIGTERM: they
+            # were paid for, so they are stored (below) and not asked again.
+            answered = getattr(exc, "answered", None) or {}
+            for i, resp in sorted(answered.items()):
+                buffer.append(CallRecord(todo[i][0], judge.id, sent[i], resp))
+            raise
     finally:
         # Flush what came back even on Ctrl-C, so the resumed run does not redo it.
         store.write_calls(buffer)

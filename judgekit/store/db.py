@@ -186,11 +186,45 @@ class Store:
     def finish_run(
         self, run_id: str, *, status: str = "finished", stats: dict[str, Any] | None = None
     ) -> None:
+        """Close a run (``finished``, ``failed`` or ``interrupted``) and record this execution.
+
+        ``runs.stats`` holds the latest execution's stats; ``run_executions`` keeps one row
+        per execution, so a re-run does not erase what the earlier ones cost.
+        """
+        stats = stats or {}
+        counts = [
+            stats.get(key)
+            for key in (
+                "judge_calls_planned",
+                "judge_calls_made",
+                "judge_calls_cached",
+                "judge_calls_failed",
+            )
+        ]
         with self.transaction() as con:
             con.execute(
                 "UPDATE runs SET status = ?, stats = ?, finished_at = now() WHERE run_id = ?",
-                [status, json.dumps(stats or {}, sort_keys=True), run_id],
+                [status, json.dumps(stats, sort_keys=True), run_id],
             )
+            con.execute(
+                """
+                INSERT INTO run_executions
+                SELECT r.run_id,
+                       coalesce((SELECT max(e.execution) FROM run_executions e
+                                 WHERE e.run_id = r.run_id), 0) + 1,
+                       r.status, r.started_at, r.finished_at,
+                       epoch(r.finished_at) - epoch(r.started_at), ?, ?, ?, ?, r.stats
+                FROM runs r WHERE r.run_id = ?
+                """,
+                [*counts, run_id],
+            )
+
+    def run_executions(self, run_id: str) -> pd.DataFrame:
+        """Every execution of ``run_id``, oldest first (see :meth:`finish_run`)."""
+        with self.connect() as con:
+            return con.execute(
+                "SELECT * FROM run_executions WHERE run_id = ? ORDER BY execution", [run_id]
+            ).df()
 
     # -- judge calls -------------------------------------------------------------------------
 

@@ -454,6 +454,44 @@ def m040_turns(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m050_trust(con: duckdb.DuckDBPyConnection) -> None:
+    # One trust report per run (TrustReport.to_dict() as JSON), replaced when the run or a
+    # judge report with human labels recomputes it.
+    con.execute(
+        """
+        CREATE TABLE trust_reports (
+            run_id VARCHAR PRIMARY KEY,
+            report JSON,
+            created_at TIMESTAMP
+        );
+        """
+    )
+
+
+def m060_run_executions(con: duckdb.DuckDBPyConnection) -> None:
+    """One row per execution of a run: a re-run (same run id) replaces the run's stats in
+    ``runs`` but adds a row here, so what each execution cost (calls made, answered from
+    the cache, failed, wall time) stays on record."""
+    con.execute(
+        """
+        CREATE TABLE run_executions (
+            run_id VARCHAR NOT NULL,
+            execution INTEGER NOT NULL,
+            status VARCHAR NOT NULL,
+            started_at TIMESTAMP,
+            finished_at TIMESTAMP NOT NULL,
+            wall_s DOUBLE,
+            calls_planned BIGINT,
+            calls_made BIGINT,
+            calls_cached BIGINT,
+            calls_failed BIGINT,
+            stats JSON,
+            PRIMARY KEY (run_id, execution)
+        );
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_checklists", m002_checklists),
@@ -462,6 +500,8 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m030_icai", m030_icai),
     ("m020_meta", m020_meta),
     ("m040_turns", m040_turns),
+    ("m050_trust", m050_trust),
+    ("m060_run_executions", m060_run_executions),
 ]
 
 

@@ -1,15 +1,25 @@
-"""Store reads of trust reports: one JSON report per run in ``trust_reports``.
+"""Store reads and writes of trust reports: one JSON report per run in ``trust_reports``.
 
-The JSON is the same object as the ``trust`` key of ``--json``; readers get it back as a
-plain dict.
+The JSON is ``TrustReport.to_dict()`` (:mod:`judgekit.quality.trust`), the same object as the
+``trust`` key of ``--json``. The store keeps and returns it as a plain dict, so it needs
+nothing from the layers above it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from judgekit.store.db import Store
+
+
+def write_trust(store: Store, *, run_id: str, report: Mapping[str, Any]) -> None:
+    """Store (or replace) the trust report of a run, given as ``TrustReport.to_dict()``."""
+    payload = json.dumps(dict(report), sort_keys=True)
+    with store.transaction() as con:
+        con.execute("DELETE FROM trust_reports WHERE run_id = ?", [run_id])
+        con.execute("INSERT INTO trust_reports VALUES (?, ?, now())", [run_id, payload])
 
 
 def load_trust(db: Store, run_id: str) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from judgekit.cli import cli
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.judges.fakes import HashJudge
 from judgekit.judges.registry import register_provider
+from judgekit.protocols.fencing import unseal
 from judgekit.types import JudgeRequest, JudgeResponse
 
 
@@ -29,7 +30,8 @@ class SlowLoggingJudge(HashJudge):
         time.sleep(self.delay_s * len(requests))
         out = super().judge(requests)
         with open(self.log_path, "a", encoding="utf-8") as log:
-            log.writelines(r.hash_for(self.id) + "\n" for r in requests)
+            # The cache key: the hash taken before the fence tags were drawn.
+            log.writelines(unseal(r).hash_for(self.id) + "\n" for r in requests)
         return out
 
 

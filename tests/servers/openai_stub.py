@@ -163,8 +163,15 @@ class StubState:
 # Deterministic replies
 
 
+# judgekit fences untrusted text with a secret tag that is new on every call
+# (``<<<BEGIN RESPONSE A 3f9c...>>>``); the stub reads past it, as a judge at temperature 0
+# would answer the same question the same way whatever the tag, and as a cache hit does.
+_FENCE_TAG = re.compile(r"(<<<(?:BEGIN|END) [^<>\n]* )[0-9a-f]{16}(>>>)")
+
+
 def messages_digest(messages: list[dict[str, Any]]) -> str:
     canonical = json.dumps(messages, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = _FENCE_TAG.sub(r"\1-\2", canonical)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

@@ -89,6 +89,13 @@ def _pick_turns(turns: list[str], turn: int, *, name: str, path: Path, line: int
     return turns[0] if turn == 1 else conversation_text(turns[:turn])
 
 
+def _turn(value: Any, *, path: Path, line: int) -> int:
+    """MT-Bench's ``turn``: 1 or 2 (a number or its text), else an error naming the line."""
+    if isinstance(value, bool) or str(value).strip() not in ("1", "2", "1.0", "2.0"):
+        raise InputError(f"turn {value!r} must be 1 or 2", path=str(path), line=line)
+    return int(float(str(value).strip()))
+
+
 def read_mtbench(
     question_file: str | Path, answer_files: Sequence[str | Path], *, turn: int | None = None
 ) -> pd.DataFrame:
@@ -282,9 +289,15 @@ def read_mtbench_pair_judgments(path: str | Path) -> pd.DataFrame:
     rows = []
     for line, row in records(p):
         qid = field(row, "question_id", path=p, line=line)
-        turn = int(row.get("turn", 1))
+        turn = _turn(row.get("turn", 1), path=p, line=line)
         model_1 = string(row, "model_1", path=p, line=line)
         model_2 = string(row, "model_2", path=p, line=line)
+        if model_1 == model_2:
+            raise InputError(
+                f"a model cannot face itself ({model_1!r} is model_1 and model_2)",
+                path=str(p),
+                line=line,
+            )
         for game, order in (("g1", "ab"), ("g2", "ba")):
             winner = str(field(row, f"{game}_winner", path=p, line=line))
             if winner not in _PAIR_WINNERS:
@@ -354,12 +367,14 @@ def read_mtbench_single_judgments(path: str | Path) -> pd.DataFrame:
     rows = []
     for line, row in records(p):
         qid = field(row, "question_id", path=p, line=line)
-        turn = int(row.get("turn", 1))
+        turn = _turn(row.get("turn", 1), path=p, line=line)
         score = field(row, "score", path=p, line=line)
         try:
             value = float(score)
         except (TypeError, ValueError):
             raise InputError(f"score {score!r} is not a number", path=str(p), line=line) from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InputError(f"score {score!r} must be a finite number", path=str(p), line=line)
         failed = value < 0
         rows.append(
             {
@@ -412,7 +427,7 @@ def read_mtbench_human_judgments(path: str | Path) -> pd.DataFrame:
     rows = []
     for line, row in records(p):
         qid = field(row, "question_id", path=p, line=line)
-        turn = int(field(row, "turn", path=p, line=line))
+        turn = _turn(field(row, "turn", path=p, line=line), path=p, line=line)
         model_a = string(row, "model_a", path=p, line=line)
         model_b = string(row, "model_b", path=p, line=line)
         winner = normalise_winner(
