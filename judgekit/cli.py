@@ -77,7 +77,81 @@ def _debug(ctx: click.Context) -> bool:
     return bool(ctx.meta.get("judgekit.debug"))
 
 
-@click.group(cls=JudgekitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+# name -> ("module:attribute", short help). Commands are imported only when they run (or
+# show their own --help), so that `judgekit --help` starts in a fraction of a second; the
+# listing shows the short help given here, which tests/test_cli_startup.py checks against each
+# command's own. A new command is one line here.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "arena": ("judgekit.commands.arena:arena", "K-wise arenas: each round the judge ranks..."),
+    "checklist": ("judgekit.commands.checklist:checklist", "Evaluate model OUTPUTS with YES/NO..."),
+    "compare": (
+        "judgekit.commands.compare:compare",
+        "Compare model OUTPUTS pairwise with an LLM...",
+    ),
+    "constitution": (
+        "judgekit.commands.constitution:constitution",
+        "Extract a constitution from pairwise...",
+    ),
+    "dashboard": (
+        "judgekit.commands.dashboard:dashboard",
+        "Serve the dashboard (leaderboard, head to...",
+    ),
+    "export": ("judgekit.commands.formats:export", "Write a stored run's comparisons or..."),
+    "grade": ("judgekit.commands.grade:grade", "Grade model OUTPUTS with a rubric and..."),
+    "import": (
+        "judgekit.commands.formats:import_",
+        "Read peer-format files (FastChat MT-Bench,...",
+    ),
+    "judges": ("judgekit.commands.judges:judges", "Judge backends."),
+    "leaderboard": (
+        "judgekit.commands.leaderboard:leaderboard",
+        "Print the leaderboard of a stored run...",
+    ),
+    "meta": ("judgekit.commands.meta:meta", "Print how far a judge can be trusted:..."),
+    "rank": ("judgekit.commands.rank:rank", "Rank models from BATTLES, a CSV, JSONL,..."),
+    "score": ("judgekit.commands.score:score", "Compute a peer's leaderboard from its..."),
+    "rubrics": ("judgekit.commands.rubrics:rubrics", "Rubrics for `judgekit grade` (YAML in..."),
+}
+
+
+def load_command(name: str) -> click.Command:
+    """Import and return the command registered as ``name``."""
+    import importlib
+
+    module, _, attr = COMMANDS[name][0].partition(":")
+    command = getattr(importlib.import_module(module), attr)
+    if not isinstance(command, click.Command):
+        raise TypeError(f"{COMMANDS[name][0]} is not a click command")
+    return command
+
+
+class LazyCommands(JudgekitGroup):
+    """A group whose subcommands are imported on first use, from :data:`COMMANDS`."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        if cmd_name not in COMMANDS:
+            return None
+        command = load_command(cmd_name)
+        self.add_command(command, cmd_name)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The listing alone must not import every command (and pandas, duckdb, rich...).
+        rows = [
+            (name, COMMANDS[name][1] if name in COMMANDS else "")
+            for name in self.list_commands(ctx)
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="judgekit")
 @click.option("-v", "--verbose", is_flag=True, help="Log more detail to stderr.")
 @click.option(
@@ -99,40 +173,3 @@ def cli(ctx: click.Context, verbose: bool, debug: bool) -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
     logger.propagate = False
-
-
-def _register() -> None:
-    from judgekit.commands.arena import arena
-    from judgekit.commands.checklist import checklist
-    from judgekit.commands.compare import compare
-    from judgekit.commands.constitution import constitution
-    from judgekit.commands.dashboard import dashboard
-    from judgekit.commands.formats import export, import_
-    from judgekit.commands.grade import grade
-    from judgekit.commands.judges import judges
-    from judgekit.commands.leaderboard import leaderboard
-    from judgekit.commands.meta import meta
-    from judgekit.commands.rank import rank
-    from judgekit.commands.rubrics import rubrics
-    from judgekit.commands.score import score
-
-    for command in (
-        arena,
-        checklist,
-        compare,
-        constitution,
-        dashboard,
-        export,
-        grade,
-        import_,
-        judges,
-        leaderboard,
-        meta,
-        rank,
-        rubrics,
-        score,
-    ):
-        cli.add_command(command)
-
-
-_register()

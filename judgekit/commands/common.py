@@ -10,19 +10,40 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
-from rich.console import Console
-from rich.table import Table
 
 if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
     from judgekit.judges.base import Judge, JudgeOptions
     from judgekit.quality.trust import TrustReport
     from judgekit.runs.ray_exec import RayOptions
 
-stdout = Console()
-stderr = Console(stderr=True)
 
-BATCH_SIZE_HELP = "Requests per batch for in-process judges [default: 8; vllm: 256]."
+class _LazyConsole:
+    """A rich ``Console`` built on first use: importing rich costs start-up time that
+    ``judgekit --help`` should not pay."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return getattr(self._console, name)
+
+
+stdout: Console = _LazyConsole(stderr=False)  # type: ignore[assignment]
+stderr: Console = _LazyConsole(stderr=True)  # type: ignore[assignment]
+
+BATCH_SIZE_HELP = (
+    "Most rows per forward pass for in-process judges [default: hf 64, vllm unlimited; the "
+    "token budget --max-batch-tokens usually binds first]."
+)
 API_KEY_ENV_HELP = (
     "Environment variable holding the API key (keys are never stored) [default: "
     "OPENAI_API_KEY for openai/; for litellm/ the provider's own, e.g. ANTHROPIC_API_KEY, "
@@ -110,6 +131,18 @@ def judge_opt_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def max_batch_tokens_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--max-batch-tokens N``: the token budget of one forward of an in-process judge."""
+    return click.option(
+        "--max-batch-tokens",
+        default=None,
+        type=click.IntRange(min=1),
+        help="Padded tokens per forward pass of in-process judges, which sort the whole plan "
+        "by length and cut it under this budget [default: hf 4096; vllm 262144 per generate "
+        "call].",
+    )(fn)
+
+
 def collects_judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the judge flags (``--base-url`` ... ``--judge-opt``) into one ``judge_options``.
 
@@ -135,6 +168,7 @@ def collects_judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             judge_opts=judge_opts,
             timeout_s=kwargs.pop("timeout_s", None),
             max_retries=kwargs.pop("max_retries", None),
+            max_batch_tokens=kwargs.pop("max_batch_tokens", None),
         )
         return fn(*args, **kwargs)
 
@@ -150,6 +184,7 @@ def build_judge_options(
     judge_opts: Sequence[str] = (),
     timeout_s: float | None = None,
     max_retries: int | None = None,
+    max_batch_tokens: int | None = None,
 ) -> JudgeOptions:
     """``JudgeOptions`` from the CLI flags; a bad ``--judge-opt`` is a usage error naming it.
 
@@ -174,6 +209,7 @@ def build_judge_options(
         "api_key_env": api_key_env,
         "timeout_s": timeout_s,
         "max_retries": max_retries,
+        "max_batch_tokens": max_batch_tokens,
     }
     fields: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     return JudgeOptions(base_url=base_url, concurrency=concurrency, engine=engine, **fields)
@@ -276,6 +312,8 @@ def _fmt(value: Any, spec: str) -> str:
 
 def leaderboard_table(board: pd.DataFrame, *, title: str | None = None) -> Table:
     """A rich table: rank, model, rating, 95 % CI, win rate, comparisons."""
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("Rank", justify="right")
     table.add_column("Model")

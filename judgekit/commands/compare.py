@@ -15,6 +15,7 @@ from judgekit.commands.common import (
     judge_on_cluster,
     judge_opt_option,
     leaderboard_table,
+    max_batch_tokens_option,
     print_json,
     ray_cluster_options,
     show_trust,
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
     help=BATCH_SIZE_HELP,
 )
 @judge_opt_option
+@max_batch_tokens_option
 @click.option(
     "--protocol",
     type=click.Choice(["pairwise", "listwise"]),

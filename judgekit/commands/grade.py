@@ -17,6 +17,7 @@ from judgekit.commands.common import (
     collects_judge_options,
     judge_on_cluster,
     judge_opt_option,
+    max_batch_tokens_option,
     print_json,
     ray_cluster_options,
     show_trust,
@@ -64,6 +65,7 @@ def judge_backend_options(fn: F) -> F:
             help=BATCH_SIZE_HELP,
         ),
         judge_opt_option,
+        max_batch_tokens_option,
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
-import pandas as pd
 
 from judgekit.commands.common import leaderboard_table, print_json, stdout
 from judgekit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 METHODS = ("bt", "elo", "pl", "bt-style", "openskill")
 #: Bootstrap rounds (shuffles for Elo) when --bootstrap is not given.
@@ -36,6 +37,8 @@ def _json_safe(value: Any) -> Any:
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
+    import numpy as np  # here, not at the top: `judgekit rank --help` must start fast
+
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

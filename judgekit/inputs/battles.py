@@ -149,10 +149,28 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, Sequence[int]]:
     if not path.exists():
         raise InputError("file not found", path=str(path))
     try:
-        frame = pd.read_parquet(path)
+        frame = _parquet_frame(path)
     except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
         raise InputError(f"cannot read Parquet: {exc}", path=str(path)) from None
     return frame, range(1, len(frame) + 1)
+
+
+def _parquet_frame(path: Path) -> pd.DataFrame:
+    """The Parquet file as a frame; its text columns stay dictionary-encoded (categorical).
+
+    Battle files repeat a few hundred model names millions of times: reading the
+    dictionary and the codes skips materialising (and later hashing) every string.
+    """
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    text = [
+        f.name
+        for f in schema
+        if f.name in ("model_a", "model_b", "winner")
+        and (str(f.type) in ("string", "large_string") or str(f.type).startswith("dictionary"))
+    ]
+    return pq.read_table(path, read_dictionary=text).to_pandas()
 
 
 def read_battles(path: str | Path) -> tuple[pd.DataFrame, Sequence[int]]:

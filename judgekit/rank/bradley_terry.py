@@ -9,11 +9,11 @@ comparisons among 200 models cost a 200 x 200 problem.
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import norm
 
 from judgekit.errors import ConfigError
 from judgekit.rank.bootstrap import (
@@ -190,7 +190,7 @@ def bradley_terry(
     if ci == "sandwich":
         cov = sandwich_covariance(counts, fit)
         se = ELO_PER_NAT * _anchored_se(cov, n=len(models), anchor_index=anchor_index)
-        z = float(norm.ppf(0.5 + level / 2.0))
+        z = NormalDist().inv_cdf(0.5 + level / 2.0)
         ci_low, ci_high = rating - z * se, rating + z * se
         extras["se"] = tuple(float(x) for x in se)
     if bootstrap > 0:

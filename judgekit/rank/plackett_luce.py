@@ -12,12 +12,11 @@
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Any
 
-import choix
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import norm
 
 from judgekit.errors import ConfigError
 from judgekit.rank.bootstrap import check_resample, percentile_interval
@@ -56,6 +55,8 @@ def _ranking_identifiability(data: RankingData) -> Any:
 
 
 def _fit_pl(n: int, rankings: list[tuple[int, ...]], alpha: float) -> tuple[FloatArray, str]:
+    import choix  # here: it imports scipy.stats, a second of start-up for every command
+
     try:
         return np.asarray(choix.ilsr_rankings(n, rankings, alpha=alpha, max_iter=500)), "ilsr"
     except RuntimeError:
@@ -211,7 +212,7 @@ def openskill_ratings(
     sigmas = np.array([p.sigma for p in players])
     scale = 1.0 / (beta * np.sqrt(2.0))
     rating = to_elo(mus * scale, models=data.models, anchor=anchor)
-    z = float(norm.ppf(0.5 + level / 2.0))
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)  # stdlib: scipy.stats costs a second to import
     half_width = z * sigmas * scale * ELO_PER_NAT
     appeared = np.zeros(n, dtype=np.int64)
     for members, _ in games:

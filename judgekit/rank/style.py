@@ -17,12 +17,12 @@ the number of comparisons (a Newton step is O(rows · features + models²)).
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize
-from scipy.stats import norm
 
 from judgekit.errors import ConfigError
 from judgekit.rank.bootstrap import check_resample, percentile_interval
@@ -195,7 +195,7 @@ def style_controlled_bt(
         "iterations": int(result.nit),
         "not_identifiable": {models[k]: why for k, why in ident.reasons.items()},
     }
-    z = float(norm.ppf(0.5 + level / 2.0))
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)  # stdlib: scipy.stats costs a second to import
     # Sandwich covariance (Huber 1967), as arena-rank computes for its contextual model.
     _, _, hess = problem.evaluate(params)
     bread = np.linalg.inv(hess)

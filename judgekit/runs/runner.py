@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 from rich.progress import Progress, TaskID
 
 from judgekit.judges.base import Judge
+from judgekit.judges.batching import judged_positions
 from judgekit.protocols.fencing import seal
 from judgekit.store.db import CallRecord, Store
 from judgekit.types import JudgeRequest, JudgeResponse
@@ -47,6 +48,11 @@ def _answers(
     """The judge's answers batch by batch: streamed when it can, else ``batch_size`` at a time."""
     if isinstance(judge, StreamingJudge):
         yield from judge.judge_stream(requests)
+        return
+    if hasattr(judge, "judge_batches"):
+        # In-process judges form their own batches across the whole plan (by length, under
+        # a token budget, sharing prefixes); other judges get fixed chunks in plan order.
+        yield from judged_positions(judge, requests)
         return
     chunk = max(1, judge.batch_size)
     for offset in range(0, len(requests), chunk):

@@ -9,6 +9,8 @@ except choix, which drops them), starts every tool from the same Chatbot Arena D
 (model_a, model_b, winner), and times, in this one run:
 
 - judgekit: DataFrame -> PairwiseData, the BT fit, and the BT fit + 1000-round bootstrap;
+- judgekit's CLI: ``judgekit rank battles.parquet --json`` in a fresh interpreter (the
+  Parquet read, the fit and the 1000-round bootstrap), and its ratings against arena-rank's;
 - arena-rank: PairDataset.from_pandas, the BT fit, and its bootstrap (multiprocessing, spawn
   start method) over ``--arena-rounds`` rounds, extrapolated to 1000;
 - choix: ``ilsr_pairwise`` on the decisive battles.
@@ -20,10 +22,16 @@ machine may be shared: the load average is printed so that noisy timings can be 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -94,6 +102,25 @@ def main() -> None:
         lambda: bradley_terry(data, bootstrap=args.rounds, seed=0),
     )
 
+    # judgekit from the CLI, as a user runs it: a fresh interpreter, the Parquet read, the BT
+    # fit and the default 1000-round bootstrap, the table as JSON.
+    with tempfile.TemporaryDirectory() as tmp:
+        parquet = Path(tmp) / "battles.parquet"
+        frame.to_parquet(parquet)
+        cli = [sys.executable, "-m", "judgekit", "rank", str(parquet), "--json"]
+        cli += ["--bootstrap", str(args.rounds)]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        out = subprocess.run(cli, capture_output=True, text=True, env=env, check=True)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cli_label = f"judgekit CLI: rank battles.parquet (BT + {args.rounds} rounds)"
+    timer.add(cli_label, wall, cpu, "fresh interpreter, Parquet read included; CPU of the child")
+    print(f"  done: {cli_label} ({wall:.2f} s)", flush=True)
+    cli_board = {r["model"]: r["rating"] for r in json.loads(out.stdout)["leaderboard"]}
+
     # arena-rank.
     from arena_rank.models.bradley_terry import BradleyTerry
     from arena_rank.utils.data_utils import PairDataset
@@ -159,6 +186,14 @@ def main() -> None:
     print("vs judgekit: this step's wall time over judgekit's equivalent step")
     gap = np.max(np.abs(np.asarray(ours.rating) - theirs))
     print(f"largest |judgekit - arena-rank| BT rating: {gap:.2e} Elo (goal <= 1e-3)")
+    cli_gap = max(abs(cli_board[m] - t) for m, t in zip(ours.models, theirs, strict=True))
+    print(f"largest |judgekit CLI - arena-rank| BT rating: {cli_gap:.2e} Elo (goal <= 1e-3)")
+    arena_fit = wall_of["arena-rank: BT fit"]
+    print(
+        f"judgekit CLI (read + BT + {args.rounds} bootstrap rounds) {wall_of[cli_label]:.2f} s "
+        f"vs arena-rank's plain BT fit {arena_fit:.2f} s: "
+        f"{arena_fit / wall_of[cli_label]:.1f}x faster (goal: CLI <= 3 s on 2 cores)"
+    )
     truth = theta - theta.mean()
     est = (np.asarray(ours.rating) - 1000.0) * np.log(10) / 400
     spearman = pd.Series(est).corr(pd.Series(truth), method="spearman")
