@@ -25,16 +25,13 @@ for a lazy one (the registry's), at its first request, so a fully cached run nev
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from judgekit.errors import ConfigError, MissingDependencyError
+from judgekit.errors import ConfigError
 from judgekit.judges.base import InProcessStats, JudgeOptions
 from judgekit.judges.batching import (
     BATCH_OVERHEAD_TOKENS,
@@ -55,6 +52,14 @@ from judgekit.judges.hf_prompt import ItemError as _ItemError
 from judgekit.judges.hf_prompt import Rendered, special_strings
 from judgekit.judges.hf_prompt import encode as encode_prompts
 from judgekit.judges.hf_prompt import render as render_prompt
+from judgekit.judges.local_model import (
+    available_cores,
+    check_importable,
+    context_length,
+    first_int,
+    generation_problem,
+    kv_bytes_per_token,
+)
 from judgekit.types import JudgeRequest, JudgeResponse
 
 EMBEDDED_MODEL = "smollm2"
@@ -165,7 +170,7 @@ class HFJudge:
         self._folder, self._gguf_file = self._locate(model, options.model_path)
         self.model_path = self._folder / self._gguf_file if self._gguf_file else self._folder
         if lazy:
-            _check_importable()
+            check_importable()
         else:
             self._load()
 
@@ -193,14 +198,14 @@ class HFJudge:
         self.model.eval()
         # torch defaults to the physical core count of the machine, which over-subscribes a
         # container or a taskset with fewer cores; use the cores this process may run on.
-        torch.set_num_threads(_available_cores())
+        torch.set_num_threads(available_cores())
         self._specials = special_strings(self.tokenizer)
-        self._pad_id = _first_int(self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0)
+        self._pad_id = first_int(self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0)
         eos = self.model.generation_config.eos_token_id
         if eos is None:
             eos = self.tokenizer.eos_token_id
         self._eos_ids = [] if eos is None else ([eos] if isinstance(eos, int) else list(eos))
-        self.context_length = _context_length(self.model.config, self.tokenizer)
+        self.context_length = context_length(self.model.config, self.tokenizer)
         self._loaded = True
         self.stats.load_s = time.perf_counter() - started
 
@@ -365,7 +370,7 @@ class HFJudge:
 
     def _waves(self, groups: list[PrefixGroup]) -> Iterator[list[PrefixGroup]]:
         """Consecutive groups whose prefix caches fit in memory together."""
-        per_token = _kv_bytes_per_token(self.model.config)
+        per_token = kv_bytes_per_token(self.model.config)
         wave: list[PrefixGroup] = []
         held = 0
         for group in groups:
@@ -605,63 +610,7 @@ class HFJudge:
         return results
 
 
-def generation_problem(request: JudgeRequest, n_tokens: int, context_length: int) -> str | None:
-    """Why a generation request cannot run as given, or None; shared by in-process judges."""
-    if request.max_tokens < 1:
-        return f"max_tokens must be at least 1, got {request.max_tokens}"
-    if request.temperature < 0:
-        return f"temperature must be >= 0, got {request.temperature}"
-    if n_tokens + request.max_tokens > context_length:
-        return (
-            f"prompt has {n_tokens} tokens and max_tokens is {request.max_tokens}, more "
-            f"than the model's context of {context_length}; nothing was truncated"
-        )
-    return None
-
-
 def _error(message: str, prompt_tokens: int | None = None, latency: float = 0.0) -> JudgeResponse:
     return JudgeResponse(
         status="error", error=message, prompt_tokens=prompt_tokens, latency_s=latency
     )
-
-
-def _check_importable() -> None:
-    """Raise the install hint now if torch or transformers is missing, without importing."""
-    for module in ("torch", "transformers"):
-        try:
-            missing = sys.modules.get(module, False) is None or not importlib.util.find_spec(module)
-        except (ImportError, ValueError):  # an import hook that hides the module, say
-            missing = True
-        if missing:
-            raise MissingDependencyError("The hf judge", extra="local", module="transformers")
-
-
-def _kv_bytes_per_token(config: Any) -> int:
-    """Bytes of float32 keys and values one token occupies in the KV cache."""
-    layers = int(getattr(config, "num_hidden_layers", 32))
-    heads = int(getattr(config, "num_attention_heads", 32))
-    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
-    dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
-    return 2 * layers * kv_heads * dim * 4
-
-
-def _first_int(*values: Any) -> int:
-    return next(int(v) for v in values if isinstance(v, int))
-
-
-def _available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS and Windows have no sched_getaffinity
-        return max(1, os.cpu_count() or 1)
-
-
-def _context_length(config: Any, tokenizer: Any) -> int:
-    """The longest sequence the model supports (prompt plus generated tokens)."""
-    for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    # Tokenizers without a limit report a huge sentinel (1e30); only trust sane values.
-    value = getattr(tokenizer, "model_max_length", 0)
-    return value if isinstance(value, int) and 0 < value < 10**7 else 2048

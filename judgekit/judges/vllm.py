@@ -46,11 +46,12 @@ from typing import Any, Literal
 from judgekit.errors import JudgeUnavailable, MissingDependencyError
 from judgekit.judges.base import ClosesOnExit, InProcessStats, JudgeOptions
 from judgekit.judges.batching import budget_batches
-from judgekit.judges.hf import HFJudge, generation_problem
+from judgekit.judges.hf import HFJudge
 from judgekit.judges.hf_prompt import ItemError as _ItemError
 from judgekit.judges.hf_prompt import Rendered, special_strings
 from judgekit.judges.hf_prompt import encode as encode_prompts
 from judgekit.judges.hf_prompt import render as render_prompt
+from judgekit.judges.local_model import generation_problem
 from judgekit.judges.vllm_engine import (
     EMBEDDED_MODEL,
     VLLMEngineOptions,
