@@ -53,6 +53,7 @@ from judgekit.quality.trust_stats import (
     wilson_ci,
 )
 from judgekit.rank.data import PairwiseData
+from judgekit.rank.outcomes import pairwise_data
 
 FloatArray = NDArray[np.float64]
 
@@ -348,17 +349,10 @@ def pairwise_trust(
 
 
 def _pairwise(outcomes: pd.DataFrame, models: Sequence[str]) -> PairwiseData:
+    # Comparisons whose outcome carries no weight (a dropped disagreement) add nothing to
+    # the likelihood, so they are left out before the fit.
     ok = outcomes[outcomes["status"] == "ok"]
-    ok = ok[(ok["win_a"] + ok["win_b"] + ok["tie"]) > 0]
-    index = {m: i for i, m in enumerate(models)}
-    return PairwiseData.from_arrays(
-        models=tuple(models),
-        a=ok["model_a"].map(index).to_numpy(dtype=np.int64),
-        b=ok["model_b"].map(index).to_numpy(dtype=np.int64),
-        win_a=ok["win_a"].to_numpy(dtype=float),
-        win_b=ok["win_b"].to_numpy(dtype=float),
-        tie=ok["tie"].to_numpy(dtype=float),
-    )
+    return pairwise_data(ok[(ok["win_a"] + ok["win_b"] + ok["tie"]) > 0], models=models)
 
 
 def _first_slot_hits(lists: pd.DataFrame) -> tuple[FloatArray, float]:
