@@ -49,6 +49,7 @@ from judgekit.judges.base import JudgeOptions  # noqa: E402
 from judgekit.judges.hf import HFJudge  # noqa: E402
 from judgekit.judges.vllm import VLLMJudge  # noqa: E402
 from judgekit.judges.vllm_engine import VLLMEngineOptions  # noqa: E402
+from judgekit.protocols import fencing  # noqa: E402
 from judgekit.protocols.pairwise import (  # noqa: E402
     PairwiseSpec,
     load_pairwise_template,
@@ -97,6 +98,23 @@ def vllm_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         # tempfile caches its folder on first use; make this process follow TMPDIR too.
         mp.setattr(tempfile, "tempdir", str(tmp))
         yield env
+
+
+FIXED_TAG = "0123456789abcdef"
+"""One fence tag for every run here: each call's tag is a fresh secret in use, and a real
+model reads it, so two runs with their own tags differ by ~1e-2 in probability. A fixed tag
+compares the backends alone."""
+FIXED_TAG_LAUNCHER = (
+    "import runpy; from judgekit.protocols import fencing; "
+    f"fencing.new_tag = lambda *, avoid='': {FIXED_TAG!r}; "
+    "runpy.run_module('judgekit', run_name='__main__')"
+)
+"""``python -c`` code that runs the CLI with :data:`FIXED_TAG`, for tests in a subprocess."""
+
+
+@pytest.fixture(autouse=True)
+def _fixed_fence_tag(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fencing, "new_tag", lambda *, avoid="": FIXED_TAG)
 
 
 @pytest.fixture(scope="session")
@@ -230,8 +248,8 @@ def test_cli_compare_with_vllm_agrees_with_hf(
     db = tmp_path / "cli.duckdb"
     cmd = [
         sys.executable,
-        "-m",
-        "judgekit",
+        "-c",
+        FIXED_TAG_LAUNCHER,
         "compare",
         *map(str, arena_files),
         "--judge",
