@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # 20 prompts x 3 sampled pairs x 2 orders = 120 one-forward verdicts, about 2 minutes on 2 cores.
+# A fixed fence key makes the demo's prompts, and so its numbers, the same in every fresh run
+# (README); it is public, which suits the demo's own outputs only (see "Fences" in README).
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(VENV)/bin/judgekit compare arenas/demo/outputs/*.jsonl \
+	HF_HUB_OFFLINE=1 JUDGEKIT_FENCE_KEY=judgekit-demo $(VENV)/bin/judgekit compare arenas/demo/outputs/*.jsonl \
 		--judge hf/smollm2 --schedule sample:3 --seed 0 --db judgekit.duckdb
 
 test: $(STAMP)

@@ -7,10 +7,11 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 import judgekit
 from judgekit.judges.fakes import ScriptedJudge
-from judgekit.protocols.fencing import FENCE_SLOT, fence, seal
+from judgekit.protocols.fencing import FENCE_KEY_ENV, FENCE_SLOT, fence, keyed_tag, seal
 from judgekit.protocols.pairwise import PairwiseSpec, load_pairwise_template, render_request
 from judgekit.types import Candidate, Item, JudgeRequest, JudgeResponse, Message
 
@@ -33,6 +34,11 @@ def _recording_judge() -> ScriptedJudge:
         lambda r: JudgeResponse(text="A", choice_probs={"A": 0.5, "B": 0.5}),
         supports_logprobs=True,
     )
+
+
+@pytest.fixture(autouse=True)
+def _no_fence_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(FENCE_KEY_ENV, raising=False)  # random tags unless a test sets a key
 
 
 def _tags(text: str) -> set[str]:
@@ -139,3 +145,37 @@ def test_fence_replaces_a_planted_slot_and_seal_fills_the_real_ones() -> None:
     request = JudgeRequest(messages=(Message("user", block),))
     sealed = seal(request).messages[0].content
     assert FENCE_SLOT not in sealed and "evil\ufffd" in sealed
+
+
+def _run_messages(tmp_path: Path, name: str) -> list[str]:
+    judge = _recording_judge()
+    db = tmp_path / f"{name}.duckdb"  # a fresh store, so that the judge is really called
+    judgekit.compare([_outputs("Lyon.")], judge=judge, db=db, bootstrap=0)
+    return [r.messages[0].content for r in judge.calls]
+
+
+def test_a_fence_key_gives_every_run_the_same_secret_tags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(FENCE_KEY_ENV, "a key only this user knows")
+    first, second = _run_messages(tmp_path, "one"), _run_messages(tmp_path, "two")
+    assert first == second  # reproducible: the same prompts, tags included
+    tags = [next(iter(_tags(text))) for text in first]
+    assert len(set(tags)) == 2 and all(re.fullmatch(r"[0-9a-f]{16}", t) for t in tags)
+    monkeypatch.setenv(FENCE_KEY_ENV, "another key")
+    other = [next(iter(_tags(text))) for text in _run_messages(tmp_path, "three")]
+    assert set(other).isdisjoint(tags)  # the tag depends on the key, not on the text alone
+    monkeypatch.setenv(FENCE_KEY_ENV, "")  # empty: random again
+    assert _run_messages(tmp_path, "four") != _run_messages(tmp_path, "five")
+
+
+def test_keyed_tags_cover_roles_and_text() -> None:
+    block = fence("same words", label="RESPONSE A")
+    as_user = JudgeRequest(messages=(Message("user", block),))
+    as_system = JudgeRequest(messages=(Message("system", block),))
+    key = b"k"
+    tag_user = _tags(seal(as_user, key=key).messages[0].content)
+    assert len(tag_user) == 1
+    assert tag_user == _tags(seal(as_user, key=key).messages[0].content)
+    assert tag_user != _tags(seal(as_system, key=key).messages[0].content)
+    assert keyed_tag(b"k", "text") != keyed_tag(b"k", "text!") != keyed_tag(b"j", "text!")

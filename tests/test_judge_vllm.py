@@ -231,6 +231,44 @@ VERDICT_KEYS = ["prompt_id", "model_a", "model_b", "position_order"]
 PROB_COLUMNS = ["p_first", "p_second", "p_tie"]
 
 
+def test_one_generate_call_per_plan_or_per_token_budget(
+    vllm_judge: VLLMJudge, arena_files: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The whole plan goes to the engine in one generate call under the default budget, and
+    # in length-sorted calls that each fit a small --max-batch-tokens budget; the verdicts
+    # do not depend on the cut.
+    stats = vllm_judge.stats
+    calls, requests = stats.n_engine_calls, stats.n_requests
+    whole = compare(arena_files, judge=vllm_judge, db=":memory:", bootstrap=0)
+    made = whole.stats["judge_calls_made"]
+    assert made == stats.n_requests - requests > 1
+    assert stats.n_engine_calls - calls == 1
+
+    lengths: list[int] = []
+    run_jobs = vllm_judge._run
+
+    def recording_run(jobs: list) -> list:  # type: ignore[type-arg]
+        lengths.append(sum(len(job.ids) + job.params.max_tokens for job in jobs))
+        return run_jobs(jobs)
+
+    budget = 1200  # a few prompts of this arena per call
+    monkeypatch.setattr(vllm_judge, "max_batch_tokens", budget)
+    monkeypatch.setattr(vllm_judge, "_run", recording_run)
+    calls = stats.n_engine_calls
+    cut = compare(arena_files, judge=vllm_judge, db=":memory:", bootstrap=0)
+    assert cut.stats["judge_calls_made"] == made
+    assert stats.n_engine_calls - calls == len(lengths) > 1
+    assert all(total <= budget for total in lengths)
+    merged = whole.verdicts.merge(cut.verdicts, on=VERDICT_KEYS, suffixes=("_v", "_h"))
+    assert len(merged) == len(whole.verdicts)
+    worst = max((merged[f"{c}_v"] - merged[f"{c}_h"]).abs().max() for c in PROB_COLUMNS)
+    print(
+        f"\n{made} calls: 1 generate call, or {len(lengths)} under {budget} tokens; "
+        f"max |dp| {worst:.1e}"
+    )
+    assert worst < PROB_TOL
+
+
 def stored_verdicts(db: Path, run_id: str) -> pd.DataFrame:
     with duckdb.connect(str(db), read_only=True) as con:
         return con.execute(

@@ -14,6 +14,9 @@ from judgekit.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from judgekit.rank.data import PairwiseData
+    from judgekit.rank.grouped import GroupedPairwiseData
+
 METHODS = ("bt", "elo", "pl", "bt-style", "openskill")
 #: Bootstrap rounds (shuffles for Elo) when --bootstrap is not given.
 DEFAULT_ROUNDS = {"bt": 1000, "elo": 100, "pl": 100, "bt-style": 0, "openskill": 0}
@@ -57,7 +60,7 @@ def rank_battles(
     seed: int = 0,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read a battle file and rank it: the leaderboard frame and the ranker's extras."""
-    from judgekit.inputs.battles import load_battles
+    from judgekit.inputs.battles import load_battles, load_grouped_battles
     from judgekit.rank import (
         bradley_terry,
         elo,
@@ -68,7 +71,13 @@ def rank_battles(
     )
     from judgekit.rank.leaderboard import win_rates
 
-    data = load_battles(path, style=method == "bt-style")
+    # Bradley-Terry ignores the order of the battles, so it can take the file grouped into
+    # distinct rows; any other ranker, or a file the grouped reader declines, reads every row.
+    data: PairwiseData | GroupedPairwiseData | None = None
+    if method == "bt":
+        data = load_grouped_battles(path)
+    if data is None:
+        data = load_battles(path, style=method == "bt-style")
     n_rounds = DEFAULT_ROUNDS[method] if rounds is None else rounds
     if rounds is None and ci == "sandwich":
         n_rounds = 0  # sandwich CIs need no bootstrap

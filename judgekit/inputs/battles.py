@@ -25,7 +25,8 @@ import pandas as pd
 
 from judgekit.errors import InputError
 from judgekit.inputs.tabular import decode_utf8, parse_json
-from judgekit.rank.data import PairwiseData
+from judgekit.rank.data import WINNER_LABELS, PairwiseData
+from judgekit.rank.grouped import GroupedPairwiseData
 
 SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json", ".parquet")
 _TEXT_COLUMNS = {"model_a": str, "model_b": str, "winner": str}
@@ -215,3 +216,64 @@ def load_battles(
     """
     frame, lines = read_battles(path)
     return PairwiseData.from_frame(frame, models=models, style=style, path=str(path), lines=lines)
+
+
+def load_grouped_battles(path: str | Path) -> GroupedPairwiseData | None:
+    """A Parquet battle file as distinct rows and counts, or None where that does not apply.
+
+    DuckDB groups the file by ``(model_a, model_b, winner)`` without building per-row arrays
+    (3 million battles read and grouped in about a third of a second on 2 cores, against
+    seconds for the row-by-row path). Only the distinct rows are checked, so None comes back,
+    and the caller reads the file with :func:`load_battles`, whenever they are not all valid
+    hard battles, so that the error it raises names the offending row; likewise for other
+    formats and for ``weight`` or soft-outcome columns, whose units depend on row order.
+    """
+    p = Path(path)
+    if p.suffix.lower() != ".parquet" or not p.is_file():
+        return None
+    import duckdb
+
+    try:
+        with duckdb.connect() as con:
+            relation = con.read_parquet(str(p))
+            types = dict(zip(relation.columns, map(str, relation.types), strict=True))
+            wanted = ("model_a", "model_b", "winner")
+            if {"weight", "win_a", "win_b", "tie"} & set(types) or any(
+                types.get(c) != "VARCHAR" for c in wanted
+            ):
+                return None
+            grouped = con.execute(
+                "SELECT model_a, model_b, winner, count(*) FROM read_parquet(?) GROUP BY ALL",
+                [str(p)],
+            ).fetchall()
+    except duckdb.Error:
+        return None  # the row-by-row reader names what is wrong with the file
+    if not grouped:
+        return None
+    labels = WINNER_LABELS
+    names: set[str] = set()
+    for model_a, model_b, winner, _ in grouped:
+        if (
+            model_a is None
+            or model_b is None
+            or not model_a.strip()
+            or not model_b.strip()
+            or model_a == model_b
+            or winner is None
+            or winner.strip() not in labels
+        ):
+            return None
+        names.update((model_a, model_b))
+    models = sorted(names)
+    index = {m: k for k, m in enumerate(models)}
+    outcome = [labels[row[2].strip()] for row in grouped]
+    rows = PairwiseData.from_arrays(
+        models=models,
+        a=[index[row[0]] for row in grouped],
+        b=[index[row[1]] for row in grouped],
+        win_a=[o[0] for o in outcome],
+        win_b=[o[1] for o in outcome],
+        tie=[o[2] for o in outcome],
+        path=str(p),
+    )
+    return GroupedPairwiseData.from_rows(rows, [row[3] for row in grouped])

@@ -12,18 +12,40 @@ A candidate therefore cannot end its block early: it cannot guess the tag, and a
 from an earlier prompt (or computed from the text, as a deterministic scheme would allow) is
 not the one used next time. The slot character itself is replaced inside fenced text, so a
 candidate cannot plant a slot that :func:`seal` would fill.
+
+A model reads the tag like any other text, so a fresh tag moves a small judge's verdicts a
+little (by about 1e-2 in probability for the embedded judge): two runs on empty stores differ.
+With a secret key in ``JUDGEKIT_FENCE_KEY`` the tag is instead an HMAC of the request under
+that key: the same request gets the same tag in every run, and whoever does not know the key
+still cannot compute it. A key that is published (as ``make demo``'s is) makes the tags
+computable, so it suits outputs that no adversary wrote.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
+import itertools
+import os
 import secrets
 
 from judgekit.types import FENCE_SLOT, JudgeRequest, Message, unsealed_text
 
-__all__ = ["FENCE_SLOT", "fence", "new_tag", "seal", "unseal"]
+__all__ = [
+    "FENCE_KEY_ENV",
+    "FENCE_SLOT",
+    "fence",
+    "fence_key",
+    "keyed_tag",
+    "new_tag",
+    "seal",
+    "unseal",
+]
 _SLOT_STANDIN = "\ufffd"
 TAG_BYTES = 8
+FENCE_KEY_ENV = "JUDGEKIT_FENCE_KEY"
+"""The environment variable that holds a key for reproducible tags (see the module notes)."""
 
 
 def fence(text: str, *, label: str) -> str:
@@ -40,17 +62,37 @@ def new_tag(*, avoid: str = "") -> str:
             return tag
 
 
-def seal(request: JudgeRequest) -> JudgeRequest:
-    """``request`` with every fence slot filled by one secret tag, new for each call.
+def fence_key() -> bytes | None:
+    """The key in :data:`FENCE_KEY_ENV`, or None (random tags) when it is unset or empty."""
+    value = os.environ.get(FENCE_KEY_ENV, "")
+    return value.encode() if value else None
 
-    Requests without fences come back unchanged.
+
+def keyed_tag(key: bytes, text: str) -> str:
+    """The tag of ``text`` under ``key``: an HMAC-SHA256 that does not occur in ``text``."""
+    for counter in itertools.count():
+        message = f"{counter}\n{text}".encode()
+        tag = hmac.new(key, message, hashlib.sha256).hexdigest()[: 2 * TAG_BYTES]
+        if tag not in text:
+            return tag
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def seal(request: JudgeRequest, *, key: bytes | None = None) -> JudgeRequest:
+    """``request`` with every fence slot filled by one tag that occurs nowhere else in it.
+
+    Without ``key`` the tag is a secret drawn for this call; with one, it is the request's
+    HMAC under the key, the same in every run. Requests without fences come back unchanged.
     """
     if not any(FENCE_SLOT in m.content for m in request.messages) and (
         FENCE_SLOT not in request.assistant_prefix
     ):
         return request
-    everything = "\n".join(m.content for m in request.messages) + request.assistant_prefix
-    tag = new_tag(avoid=everything)
+    # Roles are part of what the keyed tag covers: the same text under another role is
+    # another request.
+    everything = "\n".join(f"{m.role}\n{m.content}" for m in request.messages)
+    everything += "\n" + request.assistant_prefix
+    tag = keyed_tag(key, everything) if key else new_tag(avoid=everything)
     messages = tuple(Message(m.role, m.content.replace(FENCE_SLOT, tag)) for m in request.messages)
     return dataclasses.replace(
         request,

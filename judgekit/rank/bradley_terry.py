@@ -26,6 +26,7 @@ from judgekit.rank.bootstrap import (
 from judgekit.rank.counts import PairCounts
 from judgekit.rank.data import PairwiseData
 from judgekit.rank.graph import identifiability
+from judgekit.rank.grouped import GroupedPairwiseData
 from judgekit.rank.likelihood import (
     DEFAULT_REG,
     BTFit,
@@ -100,7 +101,7 @@ def _check_options(
 
 
 def bradley_terry(
-    data: PairwiseData,
+    data: PairwiseData | GroupedPairwiseData,
     *,
     ties: str = "half",
     anchor: Anchor = None,
@@ -114,7 +115,8 @@ def bradley_terry(
     """Fit Bradley-Terry ratings on the Elo scale.
 
     Args:
-        data: Pairwise comparisons (soft outcomes and weights allowed).
+        data: Pairwise comparisons (soft outcomes and weights allowed), row by row or
+            grouped into distinct rows and their counts (the same fit and bootstrap).
         ties: ``"half"`` (a tie is half a win each, as FastChat and arena-rank count it),
             ``"davidson"`` (Davidson 1970) or ``"rao-kupper"`` (Rao & Kupper 1967); the last
             two fit a tie parameter along with the ratings (:mod:`judgekit.rank.ties`).

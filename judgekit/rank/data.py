@@ -401,10 +401,17 @@ class PairwiseData:
             and np.all((wb == 0) | (wb == 1))
         )
 
-    def aggregate(self) -> PairCounts:
-        """Reduce the rows to per-pair counts and resampling units in O(rows) passes."""
+    def aggregate(self, *, count: NDArray[Any] | None = None) -> PairCounts:
+        """Reduce the rows to per-pair counts and resampling units in O(rows) passes.
+
+        Args:
+            count: How many identical comparisons each row stands for (default one each),
+                as :class:`~judgekit.rank.grouped.GroupedPairwiseData` keeps them. Rows
+                repeated ``count`` times give the same counts and units.
+        """
         n = self.n_models
         a, b, w = self.a, self.b, self.weight
+        mult = None if count is None else np.asarray(count, dtype=np.float64)
         swap = a > b
         code = np.minimum(a, b) * n + np.maximum(a, b)
         if n * n <= _DENSE_PAIR_LIMIT:
@@ -416,9 +423,9 @@ class PairwiseData:
         else:
             uniq, pair = np.unique(code, return_inverse=True)
         n_pairs = uniq.shape[0]
-        rows_per_model = (np.bincount(a, minlength=n) + np.bincount(b, minlength=n)).astype(
-            np.int64
-        )
+        rows_per_model = (
+            np.bincount(a, mult, minlength=n) + np.bincount(b, mult, minlength=n)
+        ).astype(np.int64)
 
         if self.is_hard:
             # Outcome seen from the canonical pair (i < j): 0 = i won, 1 = j won, 2 = tie.
@@ -427,7 +434,7 @@ class PairwiseData:
             key = outcome * n_pairs + pair
             constant_weight = bool(np.all(w == w[0]))
             if constant_weight:
-                cells = np.bincount(key, minlength=3 * n_pairs)
+                cells = np.bincount(key, mult, minlength=3 * n_pairs)
                 used = np.flatnonzero(cells)
                 unit_stats = np.zeros((used.shape[0], 3))
                 unit_stats[np.arange(used.shape[0]), used // n_pairs] = w[0]
@@ -442,7 +449,8 @@ class PairwiseData:
                     unit_stats=unit_stats,
                     rows_per_model=rows_per_model,
                 )
-            stats = np.bincount(key, weights=w, minlength=3 * n_pairs).reshape(3, n_pairs).T
+            mass = w if mult is None else w * mult
+            stats = np.bincount(key, weights=mass, minlength=3 * n_pairs).reshape(3, n_pairs).T
             wcode, n_w = _factorize(w)
             unit_key, n_keys = _factorize(key * n_w + wcode)
             vi = np.where(outcome == 0, w, 0.0)
@@ -454,13 +462,17 @@ class PairwiseData:
             vj = np.where(swap, self.win_a, self.win_b) * w
             vt = self.tie * w
             stats = np.stack(
-                [np.bincount(pair, weights=v, minlength=n_pairs) for v in (vi, vj, vt)], axis=1
+                [
+                    np.bincount(pair, weights=v if mult is None else v * mult, minlength=n_pairs)
+                    for v in (vi, vj, vt)
+                ],
+                axis=1,
             )
             unit_key = pair
             for col in (vi, vj, vt):
                 ccode, n_c = _factorize(col)
                 unit_key, n_keys = _factorize(unit_key * n_c + ccode)
-        unit_count = np.bincount(unit_key, minlength=n_keys)
+        unit_count = np.bincount(unit_key, mult, minlength=n_keys)
         first = np.empty(n_keys, dtype=np.int64)
         first[unit_key[::-1]] = np.arange(unit_key.shape[0] - 1, -1, -1)
         return PairCounts(

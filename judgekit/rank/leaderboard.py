@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from judgekit.rank.data import PairwiseData
+from judgekit.rank.grouped import GroupedPairwiseData
 from judgekit.types import Ratings
 
 FRAME_COLUMNS = ["rank", "model", "rating", "ci_low", "ci_high", "identifiable"]
@@ -79,12 +80,18 @@ def ratings_frame(ratings: Ratings) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def win_rates(data: PairwiseData) -> pd.DataFrame:
+def win_rates(data: PairwiseData | GroupedPairwiseData) -> pd.DataFrame:
     """Per model: comparisons ``n`` and score rate ``win_rate`` (a tie counts half)."""
-    totals = data.win_a + data.win_b + data.tie
-    score_a = (data.win_a + 0.5 * data.tie) / totals
-    n = data.n_models
-    battles = np.bincount(data.a, minlength=n) + np.bincount(data.b, minlength=n)
-    score = np.bincount(data.a, score_a, n) + np.bincount(data.b, 1.0 - score_a, n)
+    rows, count = (data.rows, data.count) if isinstance(data, GroupedPairwiseData) else (data, None)
+    totals = rows.win_a + rows.win_b + rows.tie
+    score_a = (rows.win_a + 0.5 * rows.tie) / totals
+    score_b = 1.0 - score_a
+    if count is not None:
+        score_a, score_b = score_a * count, score_b * count
+    n = rows.n_models
+    battles = np.bincount(rows.a, count, minlength=n) + np.bincount(rows.b, count, minlength=n)
+    score = np.bincount(rows.a, score_a, n) + np.bincount(rows.b, score_b, n)
     rate = np.divide(score, battles, out=np.zeros(n), where=battles > 0)
-    return pd.DataFrame({"model": list(data.models), "n": battles, "win_rate": rate})
+    return pd.DataFrame(
+        {"model": list(rows.models), "n": battles.astype(np.int64), "win_rate": rate}
+    )

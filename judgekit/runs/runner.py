@@ -19,7 +19,7 @@ from rich.progress import Progress, TaskID
 
 from judgekit.judges.base import Judge
 from judgekit.judges.batching import judged_positions
-from judgekit.protocols.fencing import seal
+from judgekit.protocols.fencing import fence_key, seal
 from judgekit.store.db import CallRecord, Store
 from judgekit.types import JudgeRequest, JudgeResponse
 
@@ -125,7 +125,8 @@ def execute(
     last_flush = time.monotonic()
     failed = 0
     # Fence tags are drawn per call here, after hashing: the cache key never sees them.
-    sent = [seal(r) for _, r in todo]
+    key = fence_key()
+    sent = [seal(r, key=key) for _, r in todo]
     try:
         try:
             for positions, responses in _answers(judge, sent):

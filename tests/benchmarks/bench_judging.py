@@ -37,6 +37,7 @@ import pandas as pd
 import judgekit
 from judgekit.judges.base import JudgeOptions
 from judgekit.judges.hf import HFJudge
+from judgekit.protocols.fencing import FENCE_KEY_ENV
 from judgekit.types import JudgeRequest, JudgeResponse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -260,4 +261,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # Both paths must see the same prompts to compare their verdicts: one fence key for every
+    # run here (fresh random tags would move a small model's probabilities by ~1e-2).
+    os.environ.setdefault(FENCE_KEY_ENV, "benchmark")
     main()

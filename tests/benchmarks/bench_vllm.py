@@ -40,6 +40,7 @@ from judgekit.judges.base import JudgeOptions
 from judgekit.judges.hf import HFJudge
 from judgekit.judges.vllm import VLLMJudge
 from judgekit.judges.vllm_engine import VLLMEngineOptions
+from judgekit.protocols.fencing import FENCE_KEY_ENV
 from judgekit.runs.compare import compare
 from judgekit.runs.records import CompareResult
 from judgekit.types import JudgeRequest, Message
@@ -207,4 +208,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # Both paths must see the same prompts to compare their verdicts: one fence key for every
+    # run here (fresh random tags would move a small model's probabilities by ~1e-2).
+    os.environ.setdefault(FENCE_KEY_ENV, "benchmark")
     main()
