@@ -50,29 +50,41 @@ def _old_deterministic_tag(text: str, label: str) -> str:
     return hashlib.sha256(f"{label}\x000\x00{text}".encode()).hexdigest()[:12]
 
 
-def test_each_call_gets_new_secret_tags_while_the_cache_key_stays_the_same(
+def _two_prompts() -> pd.DataFrame:
+    second = _outputs("Marseille.").assign(prompt_id="p2", prompt="And of Spain?")
+    return pd.concat([_outputs("Lyon."), second], ignore_index=True)
+
+
+def test_each_run_gets_new_secret_tags_while_the_cache_key_stays_the_same(
     tmp_path: Path,
 ) -> None:
-    seen: list[str] = []
-    hashes: list[str] = []
+    runs: list[dict[str, set[str]]] = []  # per run: prompt -> the tags of its calls
+    hashes: list[list[str]] = []
     for attempt in range(2):
         judge = _recording_judge()
         # A fresh store each time, so that the judge is really called both times.
         result = judgekit.compare(
-            [_outputs("Lyon.")], judge=judge, db=tmp_path / f"run{attempt}.duckdb", bootstrap=0
+            [_two_prompts()], judge=judge, db=tmp_path / f"run{attempt}.duckdb", bootstrap=0
         )
-        seen.extend(r.messages[0].content for r in judge.calls)
-        hashes.extend(result.verdicts["request_hash"])
-    assert len(seen) == 4
-    tags = [_tags(text) for text in seen]
-    # One tag per request, used by every marker in it, never shared with another request.
-    assert all(len(t) == 1 for t in tags)
-    flat = [next(iter(t)) for t in tags]
-    assert len(set(flat)) == 4
-    assert all(re.fullmatch(r"[0-9a-f]{16}", tag) for tag in flat)
-    assert not any(FENCE_SLOT in text for text in seen)
+        tags: dict[str, set[str]] = {}
+        for call in judge.calls:
+            text = call.messages[0].content
+            assert FENCE_SLOT not in text
+            found = _tags(text)
+            assert len(found) == 1  # one tag per request, used by every marker in it
+            prompt = "p2" if "And of Spain?" in text else "p1"
+            tags.setdefault(prompt, set()).update(found)
+        runs.append(tags)
+        hashes.append(sorted(result.verdicts["request_hash"]))
+    for tags in runs:
+        # Both orders of a prompt share its tag (their prefix runs on through the question);
+        # two prompts do not.
+        assert all(len(t) == 1 for t in tags.values()) and tags["p1"] != tags["p2"]
+        assert all(re.fullmatch(r"[0-9a-f]{16}", next(iter(t))) for t in tags.values())
+    # A new secret key each run: no tag comes back.
+    assert (runs[0]["p1"] | runs[0]["p2"]).isdisjoint(runs[1]["p1"] | runs[1]["p2"])
     # The request hashes (cache keys) are the same in both runs: tags are not part of them.
-    assert hashes[:2] == hashes[2:]
+    assert hashes[0] == hashes[1]
 
 
 def test_a_cached_verdict_is_reused_although_tags_are_random(tmp_path: Path) -> None:
@@ -161,7 +173,7 @@ def test_a_fence_key_gives_every_run_the_same_secret_tags(
     first, second = _run_messages(tmp_path, "one"), _run_messages(tmp_path, "two")
     assert first == second  # reproducible: the same prompts, tags included
     tags = [next(iter(_tags(text))) for text in first]
-    assert len(set(tags)) == 2 and all(re.fullmatch(r"[0-9a-f]{16}", t) for t in tags)
+    assert len(tags) == 2 and all(re.fullmatch(r"[0-9a-f]{16}", t) for t in tags)
     monkeypatch.setenv(FENCE_KEY_ENV, "another key")
     other = [next(iter(_tags(text))) for text in _run_messages(tmp_path, "three")]
     assert set(other).isdisjoint(tags)  # the tag depends on the key, not on the text alone
@@ -178,4 +190,7 @@ def test_keyed_tags_cover_roles_and_text() -> None:
     assert len(tag_user) == 1
     assert tag_user == _tags(seal(as_user, key=key).messages[0].content)
     assert tag_user != _tags(seal(as_system, key=key).messages[0].content)
-    assert keyed_tag(b"k", "text") != keyed_tag(b"k", "text!") != keyed_tag(b"j", "text!")
+    one = keyed_tag(b"k", "text", avoid="")
+    assert one == keyed_tag(b"k", "text", avoid="")
+    assert one != keyed_tag(b"k", "text!", avoid="") != keyed_tag(b"j", "text!", avoid="")
+    assert keyed_tag(b"k", "text", avoid=f"a text holding {one}") != one  # never in the text

@@ -100,21 +100,12 @@ def vllm_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         yield env
 
 
-FIXED_TAG = "0123456789abcdef"
-"""One fence tag for every run here: each call's tag is a fresh secret in use, and a real
-model reads it, so two runs with their own tags differ by ~1e-2 in probability. A fixed tag
-compares the backends alone."""
-FIXED_TAG_LAUNCHER = (
-    "import runpy; from judgekit.protocols import fencing; "
-    f"fencing.new_tag = lambda *, avoid='': {FIXED_TAG!r}; "
-    "runpy.run_module('judgekit', run_name='__main__')"
-)
-"""``python -c`` code that runs the CLI with :data:`FIXED_TAG`, for tests in a subprocess."""
-
-
 @pytest.fixture(autouse=True)
-def _fixed_fence_tag(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fencing, "new_tag", lambda *, avoid="": FIXED_TAG)
+def _one_fence_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each run draws a secret fence key, and a real model reads the tags it gives (~1e-2 in
+    # probability); one key for every run here, subprocesses included, compares the backends
+    # alone.
+    monkeypatch.setenv(fencing.FENCE_KEY_ENV, "vllm-tests")
 
 
 @pytest.fixture(scope="session")
@@ -286,8 +277,8 @@ def test_cli_compare_with_vllm_agrees_with_hf(
     db = tmp_path / "cli.duckdb"
     cmd = [
         sys.executable,
-        "-c",
-        FIXED_TAG_LAUNCHER,
+        "-m",
+        "judgekit",
         "compare",
         *map(str, arena_files),
         "--judge",

@@ -210,9 +210,9 @@ def test_cli_compare_on_ray_stores_the_rows_of_a_local_run(cluster: str, tmp_pat
 def test_embedded_judge_on_ray_matches_the_local_run(
     cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A real model reads the fence tag too, so a fresh secret per call moves its
-    # probabilities by ~1e-2; both runs get one fixed tag to compare the executors alone.
-    monkeypatch.setattr(fencing, "new_tag", lambda *, avoid="": "0123456789abcdef")
+    # A real model reads the fence tags too, so each run's own secret key moves its
+    # probabilities by ~1e-2; both runs get one key to compare the executors alone.
+    monkeypatch.setenv(fencing.FENCE_KEY_ENV, "ray-tests")
     files = outputs(tmp_path, models="ab", prompts=2)
     want = local_rows(tmp_path, files, "hf/smollm2")
     with ray_judge(cluster, "hf/smollm2", replica_cpus=1) as judge:  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from rich.progress import Progress, TaskID
 
 from judgekit.judges.base import Judge
 from judgekit.judges.batching import judged_positions
-from judgekit.protocols.fencing import fence_key, seal
+from judgekit.protocols.fencing import run_key, seal
 from judgekit.store.db import CallRecord, Store
 from judgekit.types import JudgeRequest, JudgeResponse
 
@@ -124,8 +124,9 @@ def execute(
     buffer: list[CallRecord] = []
     last_flush = time.monotonic()
     failed = 0
-    # Fence tags are drawn per call here, after hashing: the cache key never sees them.
-    key = fence_key()
+    # Fence tags are filled in here, after hashing: the cache key never sees them. One key per
+    # run keeps them secret and lets a prompt's calls share theirs (fencing's notes).
+    key = run_key()
     sent = [seal(r, key=key) for _, r in todo]
     try:
         try:
