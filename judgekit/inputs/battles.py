@@ -25,7 +25,7 @@ import pandas as pd
 
 from judgekit.errors import InputError
 from judgekit.inputs.tabular import decode_utf8, parse_json
-from judgekit.rank.data import WINNER_LABELS, PairwiseData
+from judgekit.rank.data import PairwiseData
 from judgekit.rank.grouped import GroupedPairwiseData
 
 SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json", ".parquet")
@@ -243,37 +243,12 @@ def load_grouped_battles(path: str | Path) -> GroupedPairwiseData | None:
             ):
                 return None
             grouped = con.execute(
-                "SELECT model_a, model_b, winner, count(*) FROM read_parquet(?) GROUP BY ALL",
+                "SELECT model_a, model_b, winner, count(*) AS n FROM read_parquet(?) GROUP BY ALL",
                 [str(p)],
-            ).fetchall()
-    except duckdb.Error:
-        return None  # the row-by-row reader names what is wrong with the file
-    if not grouped:
+            ).df()
+        # The row-by-row checks, on the distinct rows only: any failure sends the caller to
+        # load_battles, whose error names the file's row.
+        rows = PairwiseData.from_frame(grouped, path=str(p))
+    except (duckdb.Error, InputError):
         return None
-    labels = WINNER_LABELS
-    names: set[str] = set()
-    for model_a, model_b, winner, _ in grouped:
-        if (
-            model_a is None
-            or model_b is None
-            or not model_a.strip()
-            or not model_b.strip()
-            or model_a == model_b
-            or winner is None
-            or winner.strip() not in labels
-        ):
-            return None
-        names.update((model_a, model_b))
-    models = sorted(names)
-    index = {m: k for k, m in enumerate(models)}
-    outcome = [labels[row[2].strip()] for row in grouped]
-    rows = PairwiseData.from_arrays(
-        models=models,
-        a=[index[row[0]] for row in grouped],
-        b=[index[row[1]] for row in grouped],
-        win_a=[o[0] for o in outcome],
-        win_b=[o[1] for o in outcome],
-        tie=[o[2] for o in outcome],
-        path=str(p),
-    )
-    return GroupedPairwiseData.from_rows(rows, [row[3] for row in grouped])
+    return GroupedPairwiseData.from_rows(rows, grouped["n"].to_numpy())

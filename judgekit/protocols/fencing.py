@@ -45,6 +45,7 @@ __all__ = [
     "fence_key",
     "keyed_tag",
     "new_tag",
+    "run_key",
     "seal",
     "unseal",
 ]

@@ -53,13 +53,5 @@ class GroupedPairwiseData:
     def models(self) -> tuple[str, ...]:
         return self.rows.models
 
-    @property
-    def n_models(self) -> int:
-        return self.rows.n_models
-
-    @property
-    def is_hard(self) -> bool:
-        return self.rows.is_hard
-
     def aggregate(self) -> PairCounts:
         return self.rows.aggregate(count=self.count)
