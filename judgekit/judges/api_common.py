@@ -24,13 +24,12 @@ import math
 import os
 import re
 import ssl
-import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -39,11 +38,11 @@ import tenacity
 
 from judgekit.errors import ConfigError, JudgeError, JudgeTimeout, JudgeUnavailable, RateLimited
 from judgekit.judges.base import JudgeOptions
+from judgekit.judges.event_loop import EventLoopThread
 from judgekit.types import JudgeRequest, JudgeResponse
 
 logger = logging.getLogger("judgekit.judges")
 
-T = TypeVar("T")
 Call = Callable[[JudgeRequest], Awaitable[JudgeResponse]]
 Gate = Callable[[], AbstractAsyncContextManager[object]]
 """A limit shared beyond this process (e.g. by every worker of a cluster), held per attempt."""
@@ -538,51 +537,6 @@ def _scrubbed(exc: JudgeError, key_env: str) -> JudgeError:
     if isinstance(exc, RateLimited):
         return RateLimited(message, retry_after=exc.retry_after)
     return type(exc)(message)
-
-
-# ---------------------------------------------------------------------------------------------
-# The event loop that synchronous judge() calls run on
-
-
-class EventLoopThread:
-    """An asyncio loop on a daemon thread; ``run`` blocks the caller until a coroutine ends.
-
-    API judges keep their HTTP clients, and so their keep-alive connections and TLS sessions,
-    from one ``judge()`` call to the next; those clients belong to one loop, which must
-    outlive the calls. litellm also caches clients process-wide. Running on a dedicated
-    thread also makes ``judge()`` work where a loop is already running (Jupyter, async apps).
-    """
-
-    def __init__(self, *, name: str) -> None:
-        self.pid = os.getpid()
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self._thread.start()
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        if threading.current_thread() is self._thread:
-            coroutine.close()
-            raise RuntimeError("judge() cannot be called from inside judgekit's own event loop")
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-        try:
-            return future.result()
-        except BaseException:
-            future.cancel()  # e.g. Ctrl-C in the caller: stop the requests in flight
-            raise
-
-
-_shared: EventLoopThread | None = None
-_shared_lock = threading.Lock()
-
-
-def shared_loop() -> EventLoopThread:
-    """The process's API-judge loop, started on first use and again after a fork
-    (a forked child has the loop object but not the thread that ran it)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None or _shared.pid != os.getpid():
-            _shared = EventLoopThread(name="judgekit-api-judges")
-        return _shared
 
 
 @functools.cache

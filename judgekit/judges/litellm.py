@@ -24,9 +24,9 @@ from judgekit.judges.api_common import (
     parse_completion,
     run_batch,
     run_interruptible,
-    shared_loop,
 )
 from judgekit.judges.base import JudgeOptions
+from judgekit.judges.event_loop import shared_loop
 from judgekit.types import JudgeRequest, JudgeResponse
 
 logger = logging.getLogger("judgekit.judges")
@@ -159,7 +159,10 @@ class LiteLLMJudge:
             return []
         # One long-lived loop for every call: litellm caches its HTTP clients process-wide, and
         # clients made on a loop that has since closed leak sockets and log warnings.
-        return run_interruptible(shared_loop(), lambda done: self._judge(list(requests), done))
+        loop = shared_loop()
+        # litellm's cached clients live on this loop; close them there before it stops.
+        loop.on_close(_close_litellm_clients)
+        return run_interruptible(loop, lambda done: self._judge(list(requests), done))
 
     async def _judge(
         self, requests: list[JudgeRequest], answered: dict[int, JudgeResponse]
@@ -193,6 +196,12 @@ class LiteLLMJudge:
             gate=self.gate,
             answered=answered,
         )
+
+
+async def _close_litellm_clients() -> None:
+    from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
+
+    await close_litellm_async_clients()
 
 
 def _cost(litellm: Any, response: Any) -> float | None:

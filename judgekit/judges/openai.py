@@ -33,10 +33,10 @@ from judgekit.judges.api_common import (
     resolve_api_key,
     run_batch,
     run_interruptible,
-    shared_loop,
     shared_ssl_context,
 )
 from judgekit.judges.base import ClosesOnExit, JudgeOptions
+from judgekit.judges.event_loop import shared_loop
 from judgekit.types import JudgeRequest, JudgeResponse
 
 CONTINUE_FINAL_MESSAGE = {"add_generation_prompt": False, "continue_final_message": True}
