@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from judgekit.commands.grade import grade as grade_command
 from judgekit.errors import ConfigError, InputError
+from judgekit.inputs.outputs import load_outputs
 from judgekit.judges.fakes import ScriptedJudge
 from judgekit.runs.grade import grade, load_scored_outputs, mean_leaderboard
 from judgekit.store import rubric_queries
@@ -239,6 +240,23 @@ def test_one_model_is_enough_and_bad_inputs_name_file_and_line(tmp_path: Path) -
     )
     with pytest.raises(InputError, match=r"mm\.jsonl:2: prompt_id 'p1' has a different prompt"):
         load_scored_outputs([mismatch])
+
+
+def test_scored_outputs_keep_prompts_with_one_answer_that_comparisons_skip(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        {"prompt_id": "p1", "prompt": "Q1", "model": "a", "output": "A1"},
+        {"prompt_id": "p1", "prompt": "Q1", "model": "b", "output": "B1"},
+        {"prompt_id": "p2", "prompt": "Q2", "model": "a", "output": "A2"},
+    ]
+    path = write_jsonl(tmp_path / "mixed.jsonl", rows)
+    scored = load_scored_outputs(path)
+    assert sorted(scored.items) == ["p1", "p2"]
+    assert len(scored.candidates) == 3 and scored.skipped_prompts == []
+    compared = load_outputs([path])
+    assert sorted(compared.items) == ["p1"]
+    assert len(compared.candidates) == 2 and compared.skipped_prompts == ["p2"]
 
 
 def _naive_bootstrap(values: np.ndarray, b: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -275,8 +275,13 @@ def normalise_rows(
     return out
 
 
-def load_outputs(inputs: Sequence[str | Path | pd.DataFrame]) -> OutputSet:
+def load_outputs(inputs: Sequence[str | Path | pd.DataFrame], *, min_answers: int = 2) -> OutputSet:
     """Load and validate model outputs from files or DataFrames.
+
+    Args:
+        inputs: files or DataFrames, one or more models each.
+        min_answers: prompts answered by fewer models are skipped (and listed in
+            ``skipped_prompts``). Comparisons need 2; a pointwise score needs 1.
 
     Raises:
         InputError: a file is unreadable or malformed, a column is missing, or a
@@ -337,9 +342,9 @@ def load_outputs(inputs: Sequence[str | Path | pd.DataFrame]) -> OutputSet:
     per_prompt: dict[str, int] = defaultdict(int)
     for cand in candidates:
         per_prompt[cand.prompt_id] += 1
-    skipped = sorted(pid for pid, n in per_prompt.items() if n < 2)
+    skipped = sorted(pid for pid, n in per_prompt.items() if n < min_answers)
     kept = [c for c in candidates if c.prompt_id not in skipped]
-    if not kept:
+    if not kept:  # only reachable when min_answers > 1: a file with no rows fails earlier
         raise InputError(
             "no prompt was answered by at least two models, so there is nothing to compare "
             f"(inputs: {', '.join(names)})"

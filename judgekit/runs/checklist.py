@@ -42,9 +42,7 @@ from judgekit.rubrics.model import Checklist, ChecklistOptions, ChecklistQuestio
 from judgekit.rubrics.parse import Parsed, ParseFailure, parse_checklist, parse_yes_no
 from judgekit.runs.grade import (
     OVERALL,
-    OutputsArg,
     exec_summary,
-    input_tables,
     load_scored_outputs,
     mean_leaderboard,
     resolve_judge,
@@ -52,6 +50,7 @@ from judgekit.runs.grade import (
     write_mean_ratings,
 )
 from judgekit.runs.progress import make_progress
+from judgekit.runs.records import OutputsArg, input_tables
 from judgekit.runs.runner import ExecutionStats, execute
 from judgekit.runs.turns import refuse_multi_turn
 from judgekit.store.db import Store, open_store

@@ -20,15 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from judgekit.errors import ConfigError, InputError
-from judgekit.inputs.conversation import check_same_conversation
-from judgekit.inputs.outputs import (
-    OutputSet,
-    Source,
-    normalise_rows,
-    rows_from_file,
-    rows_from_frame,
-)
+from judgekit.errors import ConfigError
+from judgekit.inputs.outputs import OutputSet, load_outputs
 from judgekit.judges.base import Judge, JudgeOptions
 from judgekit.judges.registry import get_judge
 from judgekit.protocols.pointwise import (
@@ -44,13 +37,13 @@ from judgekit.rubrics.loader import LoadedRubric, load_rubric
 from judgekit.rubrics.model import GradeOptions, Rubric
 from judgekit.rubrics.parse import Parsed, ParseFailure, feedback_text, parse_score, parse_scores
 from judgekit.runs.progress import make_progress
+from judgekit.runs.records import OutputsArg, input_tables, output_list
 from judgekit.runs.runner import ExecutionStats, execute
 from judgekit.runs.turns import add_turn_columns, n_turns, per_turn_boards, turn_method, turn_rows
 from judgekit.store.db import Store, open_store
 from judgekit.store.trust_queries import write_trust
-from judgekit.types import Candidate, Item, JudgeResponse
+from judgekit.types import JudgeResponse
 
-OutputsArg = str | Path | pd.DataFrame | Sequence[str | Path | pd.DataFrame]
 OVERALL = "overall"
 #: Bootstrap resamples are drawn in blocks of this many to bound memory on large sets.
 _BOOT_BLOCK = 200
@@ -60,84 +53,10 @@ _BOOT_BLOCK = 200
 
 
 def load_scored_outputs(outputs: OutputsArg) -> OutputSet:
-    """Load outputs for pointwise scoring, where one model per prompt is enough.
-
-    Validation matches :func:`judgekit.inputs.outputs.load_outputs` (columns, duplicates, one
-    prompt text per prompt_id, errors with file and line), but no prompt is dropped for
-    having a single answer: a pointwise score needs no opponent.
-    """
-    inputs = [outputs] if isinstance(outputs, (str, Path, pd.DataFrame)) else list(outputs)
-    if not inputs:
-        raise InputError("no output files given")
-    rows: list[tuple[Source, Item, Candidate]] = []
-    names: list[str] = []
-    for index, entry in enumerate(inputs):
-        if isinstance(entry, pd.DataFrame):
-            name = f"<dataframe {index}>"
-            rows.extend(
-                normalise_rows(rows_from_frame(entry, name), default_model=name, origin=name)
-            )
-        else:
-            name = str(entry)
-            stream = rows_from_file(Path(entry))
-            rows.extend(normalise_rows(stream, default_model=Path(entry).stem, origin=name))
-        names.append(name)
-    items: dict[str, Item] = {}
-    first_seen: dict[str, Source] = {}
-    seen: dict[tuple[str, str], Source] = {}
-    candidates: list[Candidate] = []
-    for source, item, cand in rows:
-        key = (cand.prompt_id, cand.model)
-        if key in seen:
-            raise InputError(
-                f"duplicate (prompt_id, model) = {key!r}; first seen at {seen[key]}",
-                path=source.path,
-                line=source.line,
-            )
-        seen[key] = source
-        known = items.setdefault(item.prompt_id, item)
-        first_seen.setdefault(item.prompt_id, source)
-        if known.prompt.strip() != item.prompt.strip():
-            raise InputError(
-                f"prompt_id {item.prompt_id!r} has a different prompt text than at "
-                f"{first_seen[item.prompt_id]}",
-                path=source.path,
-                line=source.line,
-            )
-        check_same_conversation(
-            known,
-            item,
-            model=cand.model,
-            first_seen=str(first_seen[item.prompt_id]),
-            path=source.path,
-            line=source.line,
-        )
-        candidates.append(cand)
-    return OutputSet(items=items, candidates=candidates, sources=names)
-
-
-def input_tables(run_id: str, data: OutputSet) -> dict[str, pd.DataFrame]:
-    """The ``items`` and ``candidates`` rows of a run."""
-    items = list(data.items.values())
-    return {
-        "items": pd.DataFrame(
-            {
-                "run_id": run_id,
-                "prompt_id": [i.prompt_id for i in items],
-                "prompt": [i.prompt for i in items],
-                "reference": [i.reference for i in items],
-                "category": [i.category for i in items],
-            }
-        ),
-        "candidates": pd.DataFrame(
-            {
-                "run_id": run_id,
-                "prompt_id": [c.prompt_id for c in data.candidates],
-                "model": [c.model for c in data.candidates],
-                "output": [c.output for c in data.candidates],
-            }
-        ),
-    }
+    """Load outputs for pointwise scoring: :func:`judgekit.inputs.outputs.load_outputs`'s
+    validation, but no prompt is dropped for having a single answer, since a pointwise score
+    needs no opponent."""
+    return load_outputs(output_list(outputs), min_answers=1)
 
 
 def resolve_judge(judge: str | Judge, options: JudgeOptions | None) -> Judge:
